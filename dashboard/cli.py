@@ -1,0 +1,102 @@
+"""``python -m dashboard``: set up the store, load the demo, report what is stored.
+
+Every command honours ``DATABASE_URL`` (through ``load_settings``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from dashboard.config import Settings, load_settings
+from dashboard.demo import seed_demo
+from dashboard.errors import CommunitySafetyError
+from dashboard.static_assets import prepare_static
+from dashboard.store.queries import table_counts
+from dashboard.store.session import make_engine, migrate, require_current_schema, table_names
+from dashboard.taxonomy import load_taxonomy
+
+log = logging.getLogger("dashboard.cli")
+
+
+def _init_db(settings: Settings) -> int:
+    engine = make_engine(settings.database_url)
+    changed = migrate(engine)
+    sys.stdout.write(
+        "database created or upgraded\n" if changed else "database already up to date\n"
+    )
+    return 0
+
+
+def _seed_demo(settings: Settings) -> int:
+    engine = make_engine(settings.database_url)
+    require_current_schema(engine)
+    report = seed_demo(engine, settings.borough_code, load_taxonomy())
+    if not report.created:
+        sys.stdout.write("demo data already loaded; nothing changed\n")
+    else:
+        for table, count in report.counts.items():
+            sys.stdout.write(f"loaded {table}: {count}\n")
+    return 0
+
+
+def _stats(settings: Settings) -> int:
+    engine = make_engine(settings.database_url)
+    require_current_schema(engine)
+    for table, count in table_counts(engine, table_names(engine)).items():
+        sys.stdout.write(f"{table}: {count}\n")
+    return 0
+
+
+def _prepare(settings: Settings) -> int:
+    """Everything ``make run`` needs: schema, demo data in an empty store, static map assets."""
+    engine = make_engine(settings.database_url)
+    migrate(engine)
+    if not table_counts(engine, ["ward"])["ward"]:
+        seed_demo(engine, settings.borough_code, load_taxonomy())
+        sys.stdout.write("the database was empty: demo data loaded\n")
+    prepare_static()
+    sys.stdout.write("ready\n")
+    return 0
+
+
+def _prepare_static(_settings: Settings) -> int:
+    written = prepare_static()
+    sys.stdout.write(f"map assets ready: {len(written)} files in static/\n")
+    return 0
+
+
+COMMANDS = {
+    "init-db": (_init_db, "create the database, or upgrade it to the newest schema (Alembic)"),
+    "seed-demo": (_seed_demo, "load the demo borough into an empty database (idempotent)"),
+    "stats": (_stats, "print one 'table: count' line per table"),
+    "prepare-static": (_prepare_static, "copy Leaflet and jQuery from installed packages"),
+    "prepare": (_prepare, "init-db, seed the demo if the database is empty, copy map assets"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line interface."""
+    parser = argparse.ArgumentParser(
+        prog="python -m dashboard",
+        description="Community Safety Map: set up and inspect the store. DATABASE_URL picks the "
+        "database (a SQLite file under data/ by default).",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name, (_handler, help_text) in COMMANDS.items():
+        commands.add_parser(name, help=help_text, description=help_text)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; user-facing problems print a message and exit with status 2."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    arguments = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+        return COMMANDS[arguments.command][0](settings)
+    except CommunitySafetyError as error:
+        sys.stderr.write(f"error: {error}\n")
+        return 2

@@ -1,0 +1,105 @@
+"""Settings: one frozen object, read once from the environment and ``.streamlit/secrets.toml``.
+
+Environment variables override the secrets file, which overrides the defaults. Nothing else in the
+package reads ``os.environ``; functions receive the values they need as arguments.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from dashboard import PROJECT_ROOT
+from dashboard.errors import ConfigurationError
+
+DEFAULT_DATABASE_PATH = PROJECT_ROOT / "data" / "community_safety.db"
+SECRETS_PATH = PROJECT_ROOT / ".streamlit" / "secrets.toml"
+OSM_TILES = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+OSM_ATTRIBUTION = (
+    '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors'
+)
+SETTING_NAMES = (
+    "DATABASE_URL",
+    "BOROUGH_CODE",
+    "BOROUGH_NAME",
+    "MAP_TILES",
+    "MAP_TILES_KEY",
+    "MAP_TILES_ATTRIBUTION",
+    "STATIC_URL_PREFIX",
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the app can be configured with (see the README's configuration table)."""
+
+    database_url: str = f"sqlite:///{DEFAULT_DATABASE_PATH}"
+    borough_code: str = "E09000032"
+    borough_name: str = "Wandsworth"
+    map_tiles: str = "osm"
+    map_tiles_key: str = ""
+    map_tiles_attribution: str = ""
+    static_url_prefix: str = "/app/static"
+
+    @property
+    def tiles_url(self) -> str | None:
+        """XYZ URL template of the base map, or None when tiles are switched off."""
+        if self.map_tiles == "none":
+            return None
+        if self.map_tiles == "osm":
+            return OSM_TILES
+        return self.map_tiles.replace("{key}", self.map_tiles_key)
+
+    @property
+    def tiles_attribution(self) -> str:
+        """Attribution shown on the map for the configured tiles."""
+        if self.map_tiles == "osm":
+            return OSM_ATTRIBUTION
+        return self.map_tiles_attribution
+
+
+def _validate(values: Mapping[str, str]) -> None:
+    code = values.get("BOROUGH_CODE")
+    if code is not None and not (code.startswith("E09") and len(code) == 9):
+        raise ConfigurationError(
+            f"BOROUGH_CODE must be an ONS local authority code such as E09000032, got {code!r}"
+        )
+    tiles = values.get("MAP_TILES")
+    is_template = tiles is not None and tiles.startswith(("https://", "http://")) and "{z}" in tiles
+    if tiles is not None and tiles not in ("osm", "none") and not is_template:
+        raise ConfigurationError(
+            "MAP_TILES must be 'osm', 'none' or an XYZ URL template containing {z}, {x} and {y}, "
+            f"got {tiles!r}"
+        )
+    if values.get("DATABASE_URL") == "":
+        raise ConfigurationError(
+            "DATABASE_URL is set but empty; unset it to use the SQLite default"
+        )
+
+
+def read_secrets_file(path: Path) -> dict[str, str]:
+    """Return the top-level string settings of a Streamlit ``secrets.toml`` (empty if absent)."""
+    if not path.exists():
+        return {}
+    try:
+        parsed = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigurationError(f"{path} is not valid TOML: {error}") from error
+    return {name: str(parsed[name]) for name in SETTING_NAMES if name in parsed}
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, secrets_path: Path = SECRETS_PATH
+) -> Settings:
+    """Build the settings from ``environ`` (default ``os.environ``) over the secrets file.
+
+    Raises ConfigurationError naming the setting when a value cannot be used.
+    """
+    environ = os.environ if environ is None else environ
+    values = read_secrets_file(secrets_path)
+    values.update({name: environ[name] for name in SETTING_NAMES if name in environ})
+    _validate(values)
+    return Settings(**{name.lower(): value for name, value in values.items()})

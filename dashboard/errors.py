@@ -1,0 +1,17 @@
+"""Errors a user can act on. Anything else that escapes is a bug and should surface."""
+
+
+class CommunitySafetyError(Exception):
+    """Base class: the message says what went wrong and what to do about it."""
+
+
+class ConfigurationError(CommunitySafetyError):
+    """A setting is missing or has a value the app cannot use."""
+
+
+class DataError(CommunitySafetyError):
+    """A data file or the store holds something the app cannot use."""
+
+
+class DatabaseNotReady(CommunitySafetyError):
+    """The store has not been created or migrated yet."""

@@ -1,0 +1,1 @@
+"""Importers: read a source file, validate every row, then write all of it or nothing."""

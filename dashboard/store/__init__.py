@@ -1,0 +1,1 @@
+"""The store: typed SQLAlchemy models, sessions and Alembic migrations."""

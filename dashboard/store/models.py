@@ -1,0 +1,313 @@
+"""The whole data model of DESIGN.md section 3, as typed SQLAlchemy 2 models.
+
+Geometries are stored portably as WKB in WGS84 (EPSG:4326) so SQLite and PostgreSQL hold the same
+bytes; incident points are also stored as plain British National Grid metres (``x_bng``/``y_bng``)
+because every analysis works in metres and projecting once at import is far cheaper than per view.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime, time
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    Enum,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    Time,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    """Declarative base with stable constraint names and portable (non-native) enums."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {  # noqa: RUF012 (SQLAlchemy reads this class attribute)
+        enum.Enum: Enum(
+            enum.Enum,
+            native_enum=False,
+            length=32,
+            validate_strings=True,
+            values_callable=lambda members: [member.value for member in members],
+        ),
+        datetime: DateTime(timezone=False),
+    }
+
+
+class AssetKind(enum.StrEnum):
+    """What a mapped asset is."""
+
+    KNIFE_BIN = "knife_bin"
+    YOUTH_BUS_STOP = "youth_bus_stop"
+
+
+class LocationPrecision(enum.StrEnum):
+    """How exactly an incident's point is known."""
+
+    EXACT = "exact"  # the police extract's own coordinates
+    SNAPPED = "snapped"  # police.uk: moved to one of a fixed set of anonymised map points
+    SYNTHETIC = "synthetic"  # demo data
+
+
+class SaraStage(enum.StrEnum):
+    """Stages of the SARA problem-solving model."""
+
+    SCANNING = "scanning"
+    ANALYSIS = "analysis"
+    RESPONSE = "response"
+    ASSESSMENT = "assessment"
+
+
+class PlanStatus(enum.StrEnum):
+    """Life of a problem-solving plan."""
+
+    OPEN = "open"
+    MONITORING = "monitoring"
+    CLOSED = "closed"
+
+
+class ActionStatus(enum.StrEnum):
+    """Progress of a task-and-finish action; dropping is a status, nothing is deleted."""
+
+    NOT_STARTED = "not_started"
+    ON_TRACK = "on_track"
+    AT_RISK = "at_risk"
+    DONE = "done"
+    DROPPED = "dropped"
+
+
+class ImportStatus(enum.StrEnum):
+    """Whether an import's rows are in the store."""
+
+    COMMITTED = "committed"
+    UNDONE = "undone"
+
+
+class Ward(Base):
+    """An electoral ward of the borough, as ONS publishes it."""
+
+    __tablename__ = "ward"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(9), index=True)  # ONS E05...
+    name: Mapped[str] = mapped_column(String(120))
+    borough_code: Mapped[str] = mapped_column(String(9), index=True)  # ONS E09...
+    vintage: Mapped[str] = mapped_column(String(8))  # boundary edition, e.g. "2022"
+    population: Mapped[int | None]  # residents, for rates per 1,000
+    population_source: Mapped[str | None] = mapped_column(String(200))
+    geometry_wkb: Mapped[bytes] = mapped_column(LargeBinary)  # (Multi)Polygon, EPSG:4326
+    import_id: Mapped[int | None] = mapped_column(ForeignKey("data_import.id"))
+
+    __table_args__ = (UniqueConstraint("code", "vintage", name="code_vintage"),)
+
+
+class Cso(Base):
+    """A Community Safety Officer. Names and contacts are internal only."""
+
+    __tablename__ = "cso"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    display_name: Mapped[str] = mapped_column(String(120))
+    contact: Mapped[str | None] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    assignments: Mapped[list[CsoAssignment]] = relationship(back_populates="cso")
+
+
+class CsoAssignment(Base):
+    """A CSO's responsibility for a ward over a period; history is kept, never overwritten."""
+
+    __tablename__ = "cso_assignment"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cso_id: Mapped[int] = mapped_column(ForeignKey("cso.id"), index=True)
+    ward_code: Mapped[str] = mapped_column(String(9), index=True)
+    valid_from: Mapped[date] = mapped_column(Date)
+    valid_to: Mapped[date | None] = mapped_column(Date)  # None: current
+
+    cso: Mapped[Cso] = relationship(back_populates="assignments")
+
+    __table_args__ = (CheckConstraint("valid_to IS NULL OR valid_to >= valid_from", name="period"),)
+
+
+class Asset(Base):
+    """A place on the map: a knife amnesty bin, a Youth Bus stop, or another service point."""
+
+    __tablename__ = "asset"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[AssetKind] = mapped_column(index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    address: Mapped[str] = mapped_column(String(300))
+    longitude: Mapped[float] = mapped_column(Float)
+    latitude: Mapped[float] = mapped_column(Float)
+    public: Mapped[bool] = mapped_column(Boolean, default=False)
+    guidance: Mapped[str | None] = mapped_column(Text)  # what the public should do here
+    notes: Mapped[str | None] = mapped_column(Text)  # internal only
+    import_id: Mapped[int | None] = mapped_column(ForeignKey("data_import.id"))
+
+    visits: Mapped[list[YouthBusVisit]] = relationship(back_populates="stop")
+
+
+class YouthBusVisit(Base):
+    """One slot of the Youth Bus schedule: weekly by weekday, or a one-off date."""
+
+    __tablename__ = "youth_bus_visit"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    stop_id: Mapped[int] = mapped_column(ForeignKey("asset.id"), index=True)
+    weekday: Mapped[int | None] = mapped_column(Integer)  # 0 = Monday
+    on_date: Mapped[date | None] = mapped_column(Date)
+    starts_at: Mapped[time] = mapped_column(Time)
+    ends_at: Mapped[time] = mapped_column(Time)
+    activity: Mapped[str | None] = mapped_column(String(200))
+
+    stop: Mapped[Asset] = relationship(back_populates="visits")
+
+    __table_args__ = (
+        CheckConstraint("weekday IS NULL OR weekday BETWEEN 0 AND 6", name="weekday"),
+        CheckConstraint("(weekday IS NULL) <> (on_date IS NULL)", name="weekly_or_dated"),
+        CheckConstraint("ends_at > starts_at", name="slot"),
+    )
+
+
+class Incident(Base):
+    """One recorded incident of serious violence (or a related offence) at a point."""
+
+    __tablename__ = "incident"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source: Mapped[str] = mapped_column(String(40))  # "demo", "police_uk", "police_extract"
+    source_ref: Mapped[str] = mapped_column(String(100))  # the source's own id: dedupe key
+    occurred_on: Mapped[date] = mapped_column(Date)
+    occurred_at: Mapped[datetime | None]  # None where the source has no time of day
+    offence: Mapped[str] = mapped_column(String(200))  # as the source recorded it
+    category: Mapped[str] = mapped_column(String(40))  # serious-violence category (taxonomy)
+    knife: Mapped[bool] = mapped_column(Boolean, default=False)
+    gun: Mapped[bool] = mapped_column(Boolean, default=False)
+    domestic_abuse: Mapped[bool] = mapped_column(Boolean, default=False)
+    victim_age_band: Mapped[str | None] = mapped_column(String(10))  # None: not recorded
+    under_25: Mapped[bool | None] = mapped_column(Boolean)  # None: age not recorded
+    longitude: Mapped[float] = mapped_column(Float)
+    latitude: Mapped[float] = mapped_column(Float)
+    x_bng: Mapped[float] = mapped_column(Float)  # EPSG:27700 easting, metres
+    y_bng: Mapped[float] = mapped_column(Float)  # EPSG:27700 northing, metres
+    ward_code: Mapped[str | None] = mapped_column(String(9))  # derived at import
+    location_precision: Mapped[LocationPrecision]
+    import_id: Mapped[int | None] = mapped_column(ForeignKey("data_import.id"))
+
+    __table_args__ = (
+        UniqueConstraint("source", "source_ref", name="source_ref"),
+        Index("ix_incident_occurred_on_category", "occurred_on", "category"),
+        Index("ix_incident_ward_code_occurred_on", "ward_code", "occurred_on"),
+    )
+
+
+class Plan(Base):
+    """An area-based problem-solving plan run by a task-and-finish group."""
+
+    __tablename__ = "plan"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    area_wkb: Mapped[bytes] = mapped_column(LargeBinary)  # Polygon, EPSG:4326
+    ward_codes: Mapped[str] = mapped_column(String(400))  # comma-separated ONS codes
+    sara_stage: Mapped[SaraStage]
+    problem: Mapped[str] = mapped_column(Text)
+    lead_cso_id: Mapped[int | None] = mapped_column(ForeignKey("cso.id"))
+    partners: Mapped[str] = mapped_column(Text, default="")  # agencies, one per line
+    started_on: Mapped[date] = mapped_column(Date)
+    review_on: Mapped[date | None] = mapped_column(Date)
+    status: Mapped[PlanStatus]
+    outcome: Mapped[str | None] = mapped_column(Text)
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+
+    actions: Mapped[list[Action]] = relationship(back_populates="plan", order_by="Action.due_on")
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
+
+
+class Action(Base):
+    """One task-and-finish action of a problem-solving plan."""
+
+    __tablename__ = "action"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plan.id"), index=True)
+    description: Mapped[str] = mapped_column(Text)
+    vru_theme: Mapped[int] = mapped_column(Integer)  # 1-8, enforced by the check constraint below
+    owner_agency: Mapped[str] = mapped_column(String(80))
+    owner_name: Mapped[str | None] = mapped_column(String(120))
+    due_on: Mapped[date] = mapped_column(Date, index=True)
+    status: Mapped[ActionStatus]
+    longitude: Mapped[float | None] = mapped_column(Float)
+    latitude: Mapped[float | None] = mapped_column(Float)
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+
+    plan: Mapped[Plan] = relationship(back_populates="actions")
+    updates: Mapped[list[ActionUpdate]] = relationship(
+        back_populates="action", order_by="ActionUpdate.changed_at"
+    )
+
+    __table_args__ = (CheckConstraint("vru_theme BETWEEN 1 AND 8", name="vru_theme"),)
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
+
+
+class ActionUpdate(Base):
+    """An append-only record of one change to an action: the audit trail."""
+
+    __tablename__ = "action_update"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    action_id: Mapped[int] = mapped_column(ForeignKey("action.id"), index=True)
+    changed_by: Mapped[str] = mapped_column(String(120))
+    changed_at: Mapped[datetime]
+    changes: Mapped[str] = mapped_column(Text)  # JSON: {"field": [old, new], ...}
+    comment: Mapped[str | None] = mapped_column(Text)
+
+    action: Mapped[Action] = relationship(back_populates="updates")
+
+
+class DataImport(Base):
+    """One load of a file into the store, so it can be audited and undone."""
+
+    __tablename__ = "data_import"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))  # "demo", "boundaries", "police_uk", ...
+    file_name: Mapped[str] = mapped_column(String(300))
+    file_sha256: Mapped[str] = mapped_column(String(64))
+    imported_by: Mapped[str] = mapped_column(String(120))
+    imported_at: Mapped[datetime]
+    rows_accepted: Mapped[int] = mapped_column(Integer)
+    rows_rejected: Mapped[int] = mapped_column(Integer)
+    status: Mapped[ImportStatus]
+
+
+class DatasetInfo(Base):
+    """Facts about the loaded data set as a whole, such as whether it is the synthetic demo."""
+
+    __tablename__ = "dataset_info"
+
+    key: Mapped[str] = mapped_column(String(60), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)

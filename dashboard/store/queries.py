@@ -1,0 +1,233 @@
+"""Reads from the store, returned as (Geo)DataFrames ready for analysis and maps."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, time
+
+import geopandas as gpd
+import pandas as pd
+import shapely
+from sqlalchemy import Engine, and_, func, or_, select
+
+from dashboard.geo import WGS84
+from dashboard.store.models import (
+    Asset,
+    AssetKind,
+    Cso,
+    CsoAssignment,
+    DatasetInfo,
+    Incident,
+    Ward,
+    YouthBusVisit,
+)
+from dashboard.store.session import session_scope
+
+WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+@dataclass(frozen=True)
+class IncidentFilter:
+    """Which incidents a view shows. Empty tuples mean "no restriction"."""
+
+    start: date
+    end: date  # inclusive
+    categories: tuple[str, ...] = ()
+    ward_codes: tuple[str, ...] = ()
+    knife_only: bool = False
+    domestic_abuse_only: bool = False
+    under_25_only: bool = False
+
+
+def current_wards(engine: Engine, borough_code: str) -> gpd.GeoDataFrame:
+    """The borough's wards of the newest boundary vintage, in EPSG:4326.
+
+    Columns: ``code``, ``name``, ``population`` (may be missing), ``geometry``; sorted by name.
+    """
+    with session_scope(engine) as session:
+        newest = session.scalar(
+            select(func.max(Ward.vintage)).where(Ward.borough_code == borough_code)
+        )
+        rows = session.execute(
+            select(Ward.code, Ward.name, Ward.population, Ward.geometry_wkb)
+            .where(Ward.borough_code == borough_code, Ward.vintage == newest)
+            .order_by(Ward.name)
+        ).all()
+    return gpd.GeoDataFrame(
+        {
+            "code": [row.code for row in rows],
+            "name": [row.name for row in rows],
+            "population": pd.array([row.population for row in rows], dtype="Int64"),
+        },
+        geometry=shapely.from_wkb([row.geometry_wkb for row in rows]),
+        crs=WGS84,
+    )
+
+
+def current_cso_assignments(engine: Engine, on: date) -> pd.DataFrame:
+    """Which CSO covers which ward on day ``on``: ``ward_code``, ``cso_id``, ``cso_name``."""
+    with session_scope(engine) as session:
+        rows = session.execute(
+            select(CsoAssignment.ward_code, Cso.id, Cso.display_name)
+            .join(Cso, Cso.id == CsoAssignment.cso_id)
+            .where(
+                CsoAssignment.valid_from <= on,
+                or_(CsoAssignment.valid_to.is_(None), CsoAssignment.valid_to >= on),
+            )
+            .order_by(CsoAssignment.ward_code)
+        ).all()
+    return pd.DataFrame(
+        {
+            "ward_code": [row.ward_code for row in rows],
+            "cso_id": [row.id for row in rows],
+            "cso_name": [row.display_name for row in rows],
+        }
+    )
+
+
+def csos(engine: Engine) -> pd.DataFrame:
+    """All CSOs: ``cso_id``, ``cso_name``, ``contact``, ``active``; sorted by id."""
+    with session_scope(engine) as session:
+        rows = session.execute(
+            select(Cso.id, Cso.display_name, Cso.contact, Cso.active).order_by(Cso.id)
+        ).all()
+    return pd.DataFrame(rows, columns=["cso_id", "cso_name", "contact", "active"])
+
+
+def assets(engine: Engine, kind: AssetKind) -> gpd.GeoDataFrame:
+    """Assets of one kind in EPSG:4326 with every stored field; sorted by name."""
+    with session_scope(engine) as session:
+        rows = session.execute(
+            select(
+                Asset.id,
+                Asset.name,
+                Asset.address,
+                Asset.longitude,
+                Asset.latitude,
+                Asset.public,
+                Asset.guidance,
+                Asset.notes,
+            )
+            .where(Asset.kind == kind)
+            .order_by(Asset.name)
+        ).all()
+    frame = pd.DataFrame(
+        rows,
+        columns=[
+            "asset_id",
+            "name",
+            "address",
+            "longitude",
+            "latitude",
+            "public",
+            "guidance",
+            "notes",
+        ],
+    )
+    return gpd.GeoDataFrame(
+        frame,
+        geometry=gpd.points_from_xy(frame["longitude"], frame["latitude"]),
+        crs=WGS84,
+    )
+
+
+def youth_bus_schedule(engine: Engine) -> pd.DataFrame:
+    """The Youth Bus timetable, ordered by stop and time.
+
+    Columns: ``stop_id``, ``weekday``, ``on_date``, ``starts_at``, ``ends_at``, ``activity``,
+    ``when`` (readable, e.g. "Tuesday 16:00-19:30").
+    """
+    with session_scope(engine) as session:
+        rows = session.execute(
+            select(
+                YouthBusVisit.stop_id,
+                YouthBusVisit.weekday,
+                YouthBusVisit.on_date,
+                YouthBusVisit.starts_at,
+                YouthBusVisit.ends_at,
+                YouthBusVisit.activity,
+            ).order_by(
+                YouthBusVisit.stop_id,
+                YouthBusVisit.weekday,
+                YouthBusVisit.on_date,
+                YouthBusVisit.starts_at,
+            )
+        ).all()
+    frame = pd.DataFrame(
+        rows, columns=["stop_id", "weekday", "on_date", "starts_at", "ends_at", "activity"]
+    )
+    frame["when"] = [
+        describe_slot(row.weekday, row.on_date, row.starts_at, row.ends_at) for row in rows
+    ]
+    return frame
+
+
+def describe_slot(weekday: int | None, on_date: date | None, starts_at: time, ends_at: time) -> str:
+    """Readable Youth Bus slot: "Tuesday 16:00-19:30" weekly, or "Sat 04 Jul 2026 12:00-15:00"."""
+    day = WEEKDAY_NAMES[weekday] if weekday is not None else f"{on_date:%a %d %b %Y}"
+    return f"{day} {starts_at:%H:%M}-{ends_at:%H:%M}"
+
+
+def incident_span(engine: Engine) -> tuple[date, date] | None:
+    """First and last day with an incident, or None when there are none."""
+    with session_scope(engine) as session:
+        first, last = session.execute(
+            select(func.min(Incident.occurred_on), func.max(Incident.occurred_on))
+        ).one()
+    return None if first is None else (first, last)
+
+
+def incident_categories(engine: Engine) -> list[str]:
+    """Category keys present among the incidents, sorted."""
+    with session_scope(engine) as session:
+        return sorted(session.scalars(select(Incident.category).distinct()))
+
+
+def incidents(engine: Engine, selection: IncidentFilter) -> pd.DataFrame:
+    """Incidents that match ``selection`` as plain columns (geometries are costly at scale).
+
+    Columns: ``x_bng``, ``y_bng`` (EPSG:27700 metres), ``ward_code``, ``category``,
+    ``occurred_on``, ``knife``, ``domestic_abuse``, ``under_25``.
+    """
+    conditions = [Incident.occurred_on >= selection.start, Incident.occurred_on <= selection.end]
+    if selection.categories:
+        conditions.append(Incident.category.in_(selection.categories))
+    if selection.ward_codes:
+        conditions.append(Incident.ward_code.in_(selection.ward_codes))
+    if selection.knife_only:
+        conditions.append(Incident.knife.is_(True))
+    if selection.domestic_abuse_only:
+        conditions.append(Incident.domestic_abuse.is_(True))
+    if selection.under_25_only:
+        conditions.append(Incident.under_25.is_(True))
+    query = select(
+        Incident.x_bng,
+        Incident.y_bng,
+        Incident.ward_code,
+        Incident.category,
+        Incident.occurred_on,
+        Incident.knife,
+        Incident.domestic_abuse,
+        Incident.under_25,
+    ).where(and_(*conditions))
+    with engine.connect() as connection:
+        frame = pd.read_sql(query, connection)
+    frame["category"] = frame["category"].astype("category")
+    frame["ward_code"] = frame["ward_code"].astype("category")
+    return frame
+
+
+def dataset_info(engine: Engine) -> dict[str, str]:
+    """Facts about the loaded data set (for example ``synthetic``: "true" for the demo)."""
+    with session_scope(engine) as session:
+        return {row.key: row.value for row in session.scalars(select(DatasetInfo))}
+
+
+def table_counts(engine: Engine, table_names: list[str]) -> dict[str, int]:
+    """Row count of each named table."""
+    counts: dict[str, int] = {}
+    with engine.connect() as connection:
+        for name in table_names:
+            table = Ward.metadata.tables[name]
+            counts[name] = connection.execute(select(func.count()).select_from(table)).scalar_one()
+    return counts

@@ -1,0 +1,119 @@
+"""Engine, sessions, migrations and the data version that keys every cache."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event, func, inspect, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from dashboard.errors import DatabaseNotReady
+from dashboard.store.models import DataImport, ImportStatus
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+SQLITE_BUSY_TIMEOUT_MS = 30_000  # writers queue rather than fail with "database is locked"
+
+
+def _configure_sqlite(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")  # readers never block the one writer
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA synchronous=NORMAL")  # safe with WAL, and much faster on import
+    cursor.close()
+
+
+def make_engine(database_url: str) -> Engine:
+    """Create an engine for ``database_url``; a SQLite file's folder is created if missing."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        if url.database and url.database != ":memory:":
+            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+        event.listen(engine, "connect", _configure_sqlite)
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+@contextmanager
+def session_scope(engine: Engine) -> Iterator[Session]:
+    """Yield a session that commits on success and rolls back on any error."""
+    session = sessionmaker(engine, expire_on_commit=False)()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def alembic_config(engine: Engine) -> Config:
+    """Alembic configuration that runs the package's migrations on ``engine``."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.attributes["engine"] = engine
+    return config
+
+
+def head_revision() -> str:
+    """The newest migration in the package."""
+    head = ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
+    assert head is not None, "the package ships at least one migration"
+    return head
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The migration the database is at, or None for a database never migrated."""
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def migrate(engine: Engine) -> bool:
+    """Create or upgrade the schema to the newest migration; True when anything changed."""
+    before = current_revision(engine)
+    if before == head_revision():
+        return False
+    command.upgrade(alembic_config(engine), "head")
+    log.info("database migrated from %s to %s", before or "empty", head_revision())
+    return True
+
+
+def require_current_schema(engine: Engine) -> None:
+    """Raise DatabaseNotReady unless the database is at the newest migration."""
+    if current_revision(engine) != head_revision():
+        raise DatabaseNotReady(
+            "The database is not set up or is out of date. Run `python -m dashboard init-db` "
+            "(or `make run`, which does it for you)."
+        )
+
+
+def data_version(engine: Engine) -> str:
+    """A string that changes whenever the data or the schema changes: the key of every cache.
+
+    It combines the migration head with the newest import and the number of committed imports,
+    so a new import or an undo both invalidate cached results.
+    """
+    with session_scope(engine) as session:
+        newest, committed = session.execute(
+            select(func.max(DataImport.id), func.count(DataImport.id)).where(
+                DataImport.status == ImportStatus.COMMITTED
+            )
+        ).one()
+    return f"{current_revision(engine)}:{newest or 0}:{committed}"
+
+
+def table_names(engine: Engine) -> list[str]:
+    """Names of the data model's tables present in the database, Alembic's own excluded."""
+    return sorted(name for name in inspect(engine).get_table_names() if name != "alembic_version")

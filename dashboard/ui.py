@@ -1,0 +1,204 @@
+"""The one Streamlit-aware module: cached loaders keyed on the data version, and shared widgets."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from datetime import date, timedelta
+
+import geopandas as gpd
+import pandas as pd
+import streamlit as st
+from sqlalchemy import Engine
+
+from dashboard import hotspots
+from dashboard.config import Settings, load_settings
+from dashboard.errors import CommunitySafetyError
+from dashboard.maps import MapStyle
+from dashboard.store import queries
+from dashboard.store.models import AssetKind
+from dashboard.store.session import data_version as store_data_version
+from dashboard.store.session import make_engine, require_current_schema
+from dashboard.taxonomy import Taxonomy, load_taxonomy
+
+log = logging.getLogger(__name__)
+
+DEFAULT_LOOK_BACK_DAYS = 365
+
+
+def settings() -> Settings:
+    """The app's settings; a configuration problem stops the page with a message on what to fix."""
+    try:
+        return load_settings()
+    except CommunitySafetyError as error:
+        st.error(str(error))
+        st.stop()
+        raise  # unreachable: st.stop() raises
+
+
+@st.cache_resource
+def _engine(database_url: str) -> Engine:
+    return make_engine(database_url)
+
+
+def engine() -> Engine:
+    """The store's engine, checked to be at the newest schema (else the page says how to fix it)."""
+    store = _engine(settings().database_url)
+    try:
+        require_current_schema(store)
+    except CommunitySafetyError as error:
+        st.error(str(error))
+        st.stop()
+    return store
+
+
+def data_version() -> str:
+    """The key of every cached result: changes with each import, undo or migration.
+
+    The database URL is part of it so that two stores never share cached results.
+    """
+    url_digest = hashlib.sha256(settings().database_url.encode()).hexdigest()[:12]
+    return f"{url_digest}:{store_data_version(engine())}"
+
+
+@st.cache_resource
+def taxonomy() -> Taxonomy:
+    """The serious-violence taxonomy (configuration, read once per process)."""
+    return load_taxonomy()
+
+
+def map_style() -> MapStyle:
+    """Assets prefix and tiles for every map, from the settings."""
+    config = settings()
+    return MapStyle(config.static_url_prefix, config.tiles_url, config.tiles_attribution)
+
+
+@st.cache_data(show_spinner=False)
+def cached_wards(version: str, borough_code: str) -> gpd.GeoDataFrame:
+    """Current wards of the borough (EPSG:4326)."""
+    return queries.current_wards(engine(), borough_code)
+
+
+@st.cache_data(show_spinner=False)
+def cached_assignments(version: str, on: date) -> pd.DataFrame:
+    """Current CSO per ward."""
+    return queries.current_cso_assignments(engine(), on)
+
+
+@st.cache_data(show_spinner=False)
+def cached_assets(version: str, kind: AssetKind) -> gpd.GeoDataFrame:
+    """Assets of one kind (EPSG:4326)."""
+    return queries.assets(engine(), kind)
+
+
+@st.cache_data(show_spinner=False)
+def cached_schedule(version: str) -> pd.DataFrame:
+    """The Youth Bus timetable."""
+    return queries.youth_bus_schedule(engine())
+
+
+@st.cache_data(show_spinner=False)
+def cached_incidents(version: str, selection: queries.IncidentFilter) -> pd.DataFrame:
+    """Incidents matching ``selection`` as plain columns."""
+    return queries.incidents(engine(), selection)
+
+
+@st.cache_data(show_spinner=False)
+def cached_cells(
+    version: str, selection: queries.IncidentFilter, cell_size_m: float
+) -> gpd.GeoDataFrame:
+    """Hotspot cells (EPSG:27700) for ``selection``."""
+    frame = cached_incidents(version, selection)
+    return hotspots.count_incidents_by_cell(
+        frame["x_bng"].to_numpy(),
+        frame["y_bng"].to_numpy(),
+        frame["ward_code"].to_numpy(),
+        cell_size_m,
+    )
+
+
+@st.cache_data(show_spinner=False)
+def cached_span(version: str) -> tuple[date, date] | None:
+    """First and last incident dates."""
+    return queries.incident_span(engine())
+
+
+@st.cache_data(show_spinner=False)
+def cached_categories(version: str) -> list[str]:
+    """Categories present among the incidents."""
+    return queries.incident_categories(engine())
+
+
+@st.cache_data(show_spinner=False)
+def cached_dataset_info(version: str) -> dict[str, str]:
+    """Facts about the loaded data set."""
+    return queries.dataset_info(engine())
+
+
+def synthetic_banner(version: str) -> bool:
+    """Say plainly when the data on screen are the synthetic demo; True when they are."""
+    synthetic = cached_dataset_info(version).get("synthetic") == "true"
+    if synthetic:
+        st.info(
+            "**Demo data.** Ward boundaries and the two knife-bin sites are real; incidents, CSOs, "
+            "the Youth Bus schedule, populations and plans are synthetic.",
+            icon=":material/science:",
+        )
+    return synthetic
+
+
+def incident_filter_widgets(version: str, wards: gpd.GeoDataFrame) -> queries.IncidentFilter | None:
+    """Date range, category, flag and ward filters; None when there are no incidents at all."""
+    span = cached_span(version)
+    if span is None:
+        st.warning("No incidents are loaded yet. Import a police.uk file or the police extract.")
+        return None
+    first, last = span
+    default_start = max(first, last - timedelta(days=DEFAULT_LOOK_BACK_DAYS - 1))
+    picked = st.date_input(
+        "Dates",
+        value=(default_start, last),
+        min_value=first,
+        max_value=last,
+        key="date_range",
+        format="DD/MM/YYYY",
+        help=f"Incidents are held from {first:%d %b %Y} to {last:%d %b %Y}.",
+    )
+    start, end = (picked[0], picked[-1]) if isinstance(picked, tuple) and picked else (first, last)
+    labels = {key: taxonomy().label(key) for key in cached_categories(version)}
+    categories = st.multiselect(
+        "Serious-violence category",
+        options=list(labels),
+        format_func=labels.__getitem__,
+        key="categories",
+        placeholder="All categories",
+    )
+    knife_only = st.checkbox("Knife-enabled only", key="knife_only")
+    domestic_abuse_only = st.checkbox("Domestic abuse only", key="domestic_abuse_only")
+    under_25_only = st.checkbox(
+        "Victim under 25 only",
+        key="under_25_only",
+        help="Only sources that record the victim's age can be counted; police.uk does not.",
+    )
+    names = dict(zip(wards["code"], wards["name"], strict=True))
+    ward_codes = st.multiselect(
+        "Wards",
+        options=list(names),
+        format_func=names.__getitem__,
+        key="ward_codes",
+        placeholder="All wards",
+    )
+    return queries.IncidentFilter(
+        start=start,
+        end=end,
+        categories=tuple(sorted(categories)),
+        ward_codes=tuple(sorted(ward_codes)),
+        knife_only=knife_only,
+        domestic_abuse_only=domestic_abuse_only,
+        under_25_only=under_25_only,
+    )
+
+
+def category_labels(version: str) -> dict[str, str]:
+    """Readable label of every category present."""
+    return {key: taxonomy().label(key) for key in cached_categories(version)}

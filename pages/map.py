@@ -1,0 +1,108 @@
+import streamlit as st
+from streamlit_folium import st_folium
+
+from dashboard import hotspots, maps, summaries, ui
+from dashboard.dates import today_in_london
+from dashboard.store.models import AssetKind
+
+config = ui.settings()
+version = ui.data_version()
+st.title(f"{config.borough_name}: community safety map")
+synthetic = ui.synthetic_banner(version)
+
+wards = ui.cached_wards(version, config.borough_code)
+if wards.empty:
+    st.warning("No ward boundaries are loaded. Run `python -m dashboard prepare` or import them.")
+    st.stop()
+span = ui.cached_span(version)
+assignments = ui.cached_assignments(version, today_in_london())
+bins = ui.cached_assets(version, AssetKind.KNIFE_BIN)
+bus_stops = ui.cached_assets(version, AssetKind.YOUTH_BUS_STOP)
+schedule = ui.cached_schedule(version)
+labels = ui.category_labels(version)
+
+map_col, side_col = st.columns([7, 2], gap="medium")
+with side_col:
+    st.subheader("Filters")
+    selection = ui.incident_filter_widgets(version, wards)
+if selection is None:
+    st.stop()
+
+incidents = ui.cached_incidents(version, selection)
+cells = ui.cached_cells(version, selection, hotspots.DEFAULT_CELL_SIZE_M)
+breaks = hotspots.count_class_breaks(cells["incident_count"])
+
+with map_col:
+    count_col, cells_col = st.columns(2)
+    count_col.metric("Incidents shown", f"{len(incidents):,}")
+    cells_col.metric("Hotspot cells", f"{len(cells):,}")
+    st.caption(summaries.describe_filter(selection, labels))
+    fmap = maps.borough_map(
+        wards=wards,
+        assignments=assignments,
+        bins=bins,
+        bus_stops=bus_stops,
+        schedule=schedule,
+        cells_bng=cells,
+        hotspot_breaks=breaks,
+        cell_size_m=hotspots.DEFAULT_CELL_SIZE_M,
+        style=ui.map_style(),
+        synthetic=synthetic,
+    )
+    # Only a click on a feature comes back: panning and zooming must not rerun the page.
+    clicked = st_folium(
+        fmap,
+        key="borough_map",
+        height=680,
+        use_container_width=True,
+        returned_objects=["last_active_drawing"],
+    )
+
+with side_col:
+    st.subheader("Ward")
+    ward_names = dict(zip(wards["code"], wards["name"], strict=True))
+    feature = (clicked or {}).get("last_active_drawing") or {}
+    clicked_code = (feature.get("properties") or {}).get("ward_code")
+    if clicked_code in ward_names and clicked_code != st.session_state.get("last_clicked_ward"):
+        st.session_state["last_clicked_ward"] = clicked_code
+        st.session_state["ward_detail"] = clicked_code
+    code = st.selectbox(
+        "Ward details",
+        options=list(ward_names),
+        format_func=ward_names.__getitem__,
+        index=None,
+        key="ward_detail",
+        placeholder="Click a ward on the map or pick one",
+    )
+    if code:
+        detail = summaries.ward_detail(code, incidents, wards, assignments, labels)
+        st.markdown(f"**{detail.name}** ({detail.code})")
+        st.markdown(f"CSO: **{detail.cso_name or 'No CSO assigned'}**")
+        st.metric("Incidents (current filters)", f"{detail.incident_count:,}")
+        if detail.rate_per_1000 is not None:
+            st.metric("Per 1,000 residents", f"{detail.rate_per_1000:.1f}")
+        st.caption(
+            f"{detail.share_of_borough:.0%} of incidents shown. "
+            f"Knife-enabled {detail.knife_count}, domestic abuse {detail.domestic_abuse_count}, "
+            f"victim under 25 {detail.under_25_count}."
+        )
+        for label, count in detail.top_categories:
+            st.markdown(f"- {label}: {count}")
+
+st.subheader("What the map shows, as tables")
+st.caption("The same facts as the map layers, for keyboard and screen-reader users.")
+wards_tab, bins_tab, bus_tab, cells_tab = st.tabs(
+    ["Wards and CSOs", "Knife amnesty bins", "Youth Bus stops", "Busiest hotspot cells"]
+)
+with wards_tab:
+    st.table(summaries.ward_figures(incidents, wards, assignments), hide_index=True)
+with bins_tab:
+    st.table(summaries.knife_bin_table(bins), hide_index=True)
+with bus_tab:
+    st.table(summaries.youth_bus_table(bus_stops, schedule), hide_index=True)
+with cells_tab:
+    st.caption(
+        f"The 20 busiest of {len(cells):,} cells of {hotspots.DEFAULT_CELL_SIZE_M:.0f} m; "
+        f"map classes: {', '.join(hotspots.class_labels(breaks))} incidents."
+    )
+    st.table(summaries.top_cells_table(cells, wards), hide_index=True)

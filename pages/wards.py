@@ -1,0 +1,34 @@
+import streamlit as st
+
+from dashboard import summaries, ui
+from dashboard.dates import today_in_london
+
+config = ui.settings()
+version = ui.data_version()
+st.title("Wards and Community Safety Officers")
+ui.synthetic_banner(version)
+
+wards = ui.cached_wards(version, config.borough_code)
+assignments = ui.cached_assignments(version, today_in_london())
+selection = ui.incident_filter_widgets(version, wards) if not wards.empty else None
+if selection is None:
+    st.stop()
+incidents = ui.cached_incidents(version, selection)
+labels = ui.category_labels(version)
+st.caption(summaries.describe_filter(selection, labels))
+
+figures = summaries.ward_figures(incidents, wards, assignments)
+total_col, wards_col, cso_col = st.columns(3)
+total_col.metric("Incidents in these wards", f"{int(figures['incidents'].sum()):,}")
+wards_col.metric("Wards", len(figures))
+cso_col.metric("CSOs", assignments["cso_id"].nunique())
+
+st.subheader("Incidents and rates by ward")
+st.caption(
+    "Rates are incidents per 1,000 residents for the dates chosen; the population source "
+    "is on the About the data page."
+)
+st.table(figures, hide_index=True)
+
+st.subheader("Who covers which wards")
+st.table(summaries.cso_coverage(assignments, wards), hide_index=True)

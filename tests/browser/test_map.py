@@ -1,0 +1,131 @@
+"""What only a browser shows: the map draws offline, layers toggle, clicks work, nothing leaks."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlparse
+
+import pytest
+from playwright.sync_api import FrameLocator, Page, expect
+
+from dashboard import PROJECT_ROOT
+
+pytestmark = pytest.mark.browser
+
+MAP_FRAME = 'iframe[title="streamlit_folium.st_folium"]'
+SCREENSHOT = PROJECT_ROOT / "docs" / "map.png"
+
+
+def open_map(page: Page, app_url: str) -> FrameLocator:
+    page.goto(app_url)
+    leaflet = page.frame_locator(MAP_FRAME)
+    expect(leaflet.locator("path.ward")).to_have_count(22, timeout=45_000)
+    return leaflet
+
+
+def rerun_requests(frames: list[bytes], app_url: str) -> int:
+    """Count the script runs the browser asked for.
+
+    Streamlit's browser asks for a run with a ``rerun_script`` BackMsg, which carries the page's
+    own address in its context; its other messages (heartbeats, file uploads) do not.
+    """
+    return sum(1 for payload in frames if f"{app_url}/".encode() in payload)
+
+
+def test_map_draws_wards_cells_bins_and_stops_without_leaving_localhost(page: Page, app_url: str):
+    hosts: set[str] = set()
+    failures: list[str] = []
+    page.on("request", lambda request: hosts.add(urlparse(request.url).hostname))
+    page.on("requestfailed", lambda request: failures.append(request.url))
+    page.on(
+        "response", lambda r: failures.append(f"{r.status} {r.url}") if r.status >= 400 else None
+    )
+
+    leaflet = open_map(page, app_url)
+
+    assert leaflet.locator("path.hotspot-cell").count() > 100
+    expect(leaflet.locator(".leaflet-marker-icon.knife-bin")).to_have_count(2)
+    assert leaflet.locator(".leaflet-marker-icon.youth-bus-stop").count() >= 6
+    expect(leaflet.locator(".map-legend")).to_contain_text("Knife amnesty bin")
+    expect(leaflet.locator(".leaflet-control-attribution")).to_contain_text(
+        "Office for National Statistics"
+    )
+    # no broken image anywhere in the map frame (Leaflet's own icons included)
+    broken = leaflet.locator("img").evaluate_all(
+        "images => images.filter(i => i.complete && i.naturalWidth === 0).map(i => i.src)"
+    )
+    assert broken == []
+    SCREENSHOT.parent.mkdir(exist_ok=True)
+    page.screenshot(path=str(SCREENSHOT))
+    assert hosts == {"127.0.0.1"}, f"the page also requested {hosts - {'127.0.0.1'}}"
+    assert failures == []
+
+
+@pytest.mark.parametrize(
+    ("layer", "selector"),
+    [
+        ("Ward boundaries", "path.ward"),
+        ("CSO ward assignments", "path.cso-ward"),
+        ("Incident hotspots", "path.hotspot-cell"),
+        ("Knife amnesty bins", ".leaflet-marker-icon.knife-bin"),
+        ("Youth Bus stops", ".leaflet-marker-icon.youth-bus-stop"),
+    ],
+)
+def test_unticking_a_layer_hides_it_and_ticking_brings_it_back(
+    page: Page, app_url: str, layer: str, selector: str
+):
+    leaflet = open_map(page, app_url)
+    shown = leaflet.locator(selector).count()
+    assert shown > 0
+
+    leaflet.get_by_label(layer).uncheck()
+    expect(leaflet.locator(selector)).to_have_count(0)
+    leaflet.get_by_label(layer).check()
+    expect(leaflet.locator(selector)).to_have_count(shown)
+
+
+def test_a_knife_bin_popup_gives_its_address_and_what_to_do(page: Page, app_url: str):
+    leaflet = open_map(page, app_url)
+
+    leaflet.locator(".leaflet-marker-icon.knife-bin").first.click()
+
+    popup = leaflet.locator(".leaflet-popup-content")
+    expect(popup).to_contain_text("knife amnesty bin")
+    expect(popup).to_contain_text("What to do:")
+    expect(popup).to_contain_text("London")
+
+
+def test_panning_does_not_rerun_but_clicking_a_ward_shows_its_cso(page: Page, app_url: str):
+    sent: list[bytes] = []
+
+    def watch(socket) -> None:
+        socket.on(
+            "framesent",
+            lambda payload: sent.append(
+                payload if isinstance(payload, bytes) else payload.encode()
+            ),
+        )
+
+    page.on("websocket", watch)
+    leaflet = open_map(page, app_url)
+    expect(page.get_by_text("Running...")).to_have_count(0)
+    before = rerun_requests(sent, app_url)
+
+    # drag the map well across, then zoom in and out: none of this may rerun the script
+    map_box = leaflet.locator(".leaflet-container").bounding_box()
+    x, y = map_box["x"] + map_box["width"] / 2, map_box["y"] + map_box["height"] / 2
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x - 200, y - 120, steps=12)
+    page.mouse.up()
+    leaflet.locator(".leaflet-control-zoom-in").click()
+    leaflet.locator(".leaflet-control-zoom-out").click()
+
+    # a click on a ward is the one thing that reruns; hide the cells so the click lands on the ward
+    leaflet.get_by_label("Incident hotspots").uncheck()
+    leaflet.locator("path.cso-ward").nth(0).click()
+    panel = page.get_by_text(re.compile(r"^CSO: "))
+    expect(panel).to_be_visible(timeout=20_000)
+
+    assert rerun_requests(sent, app_url) - before == 1, "panning or zooming reran the page"
+    expect(page.get_by_text(re.compile(r"\(E050\d{5}\)"))).to_be_visible()
