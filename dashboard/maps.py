@@ -35,8 +35,7 @@ HOTSPOT_COLOURS = ("#ffffb2", "#fecc5c", "#fd8d3c", "#f03b20", "#bd0026")
 HOTSPOT_OPACITIES = (0.25, 0.4, 0.55, 0.7, 0.85)
 WARD_OUTLINE = "#333333"
 ONS_ATTRIBUTION = (
-    "Boundaries: Office for National Statistics, OGL v3.0; "
-    "contains OS data &copy; Crown copyright and database right 2022"
+    "Boundaries: Office for National Statistics, OGL v3.0, &copy; Crown copyright 2022"
 )
 
 LAYER_WARDS = "Ward boundaries"

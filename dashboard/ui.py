@@ -155,16 +155,22 @@ def incident_filter_widgets(version: str, wards: gpd.GeoDataFrame) -> queries.In
         return None
     first, last = span
     default_start = max(first, last - timedelta(days=DEFAULT_LOOK_BACK_DAYS - 1))
-    picked = st.date_input(
-        "Dates",
-        value=(default_start, last),
+    from_col, to_col = st.columns(2)
+    start = from_col.date_input(
+        "From",
+        value=default_start,
         min_value=first,
         max_value=last,
-        key="date_range",
+        key="date_from",
         format="DD/MM/YYYY",
         help=f"Incidents are held from {first:%d %b %Y} to {last:%d %b %Y}.",
     )
-    start, end = (picked[0], picked[-1]) if isinstance(picked, tuple) and picked else (first, last)
+    end = to_col.date_input(
+        "To", value=last, min_value=first, max_value=last, key="date_to", format="DD/MM/YYYY"
+    )
+    if start > end:
+        st.warning("The start date is after the end date; showing the end date only.")
+        start = end
     labels = {key: taxonomy().label(key) for key in cached_categories(version)}
     categories = st.multiselect(
         "Serious-violence category",
@@ -202,3 +208,24 @@ def incident_filter_widgets(version: str, wards: gpd.GeoDataFrame) -> queries.In
 def category_labels(version: str) -> dict[str, str]:
     """Readable label of every category present."""
     return {key: taxonomy().label(key) for key in cached_categories(version)}
+
+
+COLUMN_HEADERS = {"rate_per_1000": "Per 1,000 residents", "population": "Residents"}
+
+
+def show_table(frame: pd.DataFrame) -> None:
+    """An accessible HTML table (screen readers read it as a table) with readable headers.
+
+    Underscores become spaces, rates show one decimal, missing values a dash.
+    """
+    headers = {
+        column: COLUMN_HEADERS.get(column, column.replace("_", " ").capitalize())
+        for column in frame.columns
+    }
+    formats = {
+        headers[c]: "{:.5f}" if c.startswith("centre_") else "{:.1f}"
+        for c in frame.columns
+        if pd.api.types.is_float_dtype(frame[c])
+    }
+    styled = frame.rename(columns=headers).style.format(formats, na_rep="–", thousands=",")
+    st.table(styled, hide_index=True)

@@ -12,7 +12,7 @@ synthetic = ui.synthetic_banner(version)
 st.subheader("What is stored")
 engine = ui.engine()
 counts = table_counts(engine, table_names(engine))
-st.table(summaries.counts_table(counts), hide_index=True)
+ui.show_table(summaries.counts_table(counts))
 
 st.subheader("How offences are counted")
 st.markdown(
@@ -21,7 +21,7 @@ st.markdown(
     "penetration, sexual assault, personal robbery and threats to kill. Terrorism is excluded. "
     "The mapping from what each source records is configuration (`dashboard/taxonomy.toml`)."
 )
-st.table(summaries.taxonomy_table(ui.taxonomy()), hide_index=True)
+ui.show_table(summaries.taxonomy_table(ui.taxonomy()))
 
 st.subheader("Sources and their limits")
 st.markdown(summaries.SOURCE_NOTES_MARKDOWN)

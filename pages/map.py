@@ -95,14 +95,14 @@ wards_tab, bins_tab, bus_tab, cells_tab = st.tabs(
     ["Wards and CSOs", "Knife amnesty bins", "Youth Bus stops", "Busiest hotspot cells"]
 )
 with wards_tab:
-    st.table(summaries.ward_figures(incidents, wards, assignments), hide_index=True)
+    ui.show_table(summaries.ward_figures(incidents, wards, assignments))
 with bins_tab:
-    st.table(summaries.knife_bin_table(bins), hide_index=True)
+    ui.show_table(summaries.knife_bin_table(bins))
 with bus_tab:
-    st.table(summaries.youth_bus_table(bus_stops, schedule), hide_index=True)
+    ui.show_table(summaries.youth_bus_table(bus_stops, schedule))
 with cells_tab:
     st.caption(
         f"The 20 busiest of {len(cells):,} cells of {hotspots.DEFAULT_CELL_SIZE_M:.0f} m; "
         f"map classes: {', '.join(hotspots.class_labels(breaks))} incidents."
     )
-    st.table(summaries.top_cells_table(cells, wards), hide_index=True)
+    ui.show_table(summaries.top_cells_table(cells, wards))

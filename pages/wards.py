@@ -28,7 +28,7 @@ st.caption(
     "Rates are incidents per 1,000 residents for the dates chosen; the population source "
     "is on the About the data page."
 )
-st.table(figures, hide_index=True)
+ui.show_table(figures)
 
 st.subheader("Who covers which wards")
-st.table(summaries.cso_coverage(assignments, wards), hide_index=True)
+ui.show_table(summaries.cso_coverage(assignments, wards))

@@ -10,10 +10,10 @@ def test_wards_page_lists_22_wards_and_7_csos_and_filters_change_figures(app: Ap
     assert metric(app, "CSOs") == 7
     everything = metric(app, "Incidents in these wards")
     coverage = app.table[1].value
-    assert coverage["ward_count"].sum() == 22
+    assert coverage["Ward count"].sum() == 22
 
     app.multiselect(key="categories").set_value(["robbery"]).run()
 
     robbery = metric(app, "Incidents in these wards")
     assert 0 < robbery < everything
-    assert app.table[0].value["incidents"].sum() == robbery
+    assert app.table[0].value["Incidents"].sum() == robbery

@@ -1,0 +1,48 @@
+import pytest
+
+from dashboard.cli import main
+
+
+def stats(capsys) -> dict[str, int]:
+    assert main(["stats"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    return {name: int(count) for name, count in (line.split(": ") for line in lines)}
+
+
+def test_init_db_seed_demo_and_stats_honour_database_url(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
+    monkeypatch.delenv("BOROUGH_CODE", raising=False)
+
+    assert main(["init-db"]) == 0
+    assert "created or upgraded" in capsys.readouterr().out
+    assert stats(capsys)["incident"] == 0
+
+    assert main(["seed-demo"]) == 0
+    assert "loaded incident: " in capsys.readouterr().out
+    counts = stats(capsys)
+    assert main(["seed-demo"]) == 0
+    assert capsys.readouterr().out == "demo data already loaded; nothing changed\n"
+
+    assert stats(capsys) == counts
+    assert (counts["ward"], counts["cso"], counts["plan"]) == (22, 7, 4)
+    assert counts["incident"] > 12_000
+    assert (tmp_path / "cli.db").exists()
+
+
+def test_commands_on_a_missing_database_say_how_to_create_it(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'none.db'}")
+
+    assert main(["stats"]) == 2
+    assert "python -m dashboard init-db" in capsys.readouterr().err
+
+
+def test_a_bad_setting_is_reported_not_raised(monkeypatch, capsys):
+    monkeypatch.setenv("MAP_TILES", "satellite")
+
+    assert main(["stats"]) == 2
+    assert "MAP_TILES must be" in capsys.readouterr().err
+
+
+def test_an_unknown_command_is_refused():
+    with pytest.raises(SystemExit):
+        main(["export-everything"])

@@ -1,0 +1,121 @@
+from datetime import date
+
+import pytest
+from sqlalchemy import inspect, select
+from sqlalchemy.exc import IntegrityError
+
+from dashboard.errors import DatabaseNotReady
+from dashboard.store.models import Action, ActionStatus, Plan
+from dashboard.store.session import (
+    current_revision,
+    data_version,
+    head_revision,
+    make_engine,
+    migrate,
+    require_current_schema,
+    session_scope,
+    table_names,
+)
+
+DATA_MODEL_TABLES = [
+    "action",
+    "action_update",
+    "asset",
+    "cso",
+    "cso_assignment",
+    "data_import",
+    "dataset_info",
+    "incident",
+    "plan",
+    "ward",
+    "youth_bus_visit",
+]
+
+
+def test_migrations_create_the_whole_data_model_once(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'new' / 'store.db'}")
+
+    assert current_revision(engine) is None
+    with pytest.raises(DatabaseNotReady, match="python -m dashboard init-db"):
+        require_current_schema(engine)
+    assert migrate(engine) is True
+    assert migrate(engine) is False  # already at head
+
+    assert current_revision(engine) == head_revision()
+    assert table_names(engine) == DATA_MODEL_TABLES
+    incident_indexes = {index["name"] for index in inspect(engine).get_indexes("incident")}
+    assert {
+        "ix_incident_occurred_on_category",
+        "ix_incident_ward_code_occurred_on",
+    } <= incident_indexes
+
+
+def test_sqlite_runs_in_wal_mode_with_foreign_keys_and_a_busy_timeout(empty_db_url):
+    engine = make_engine(empty_db_url)
+    with engine.connect() as connection:
+        pragmas = {
+            name: connection.exec_driver_sql(f"PRAGMA {name}").scalar()
+            for name in ("journal_mode", "foreign_keys", "busy_timeout")
+        }
+
+    assert pragmas == {"journal_mode": "wal", "foreign_keys": 1, "busy_timeout": 30_000}
+
+
+def test_an_action_must_belong_to_a_plan_and_a_vru_theme_between_1_and_8(demo_db_url):
+    engine = make_engine(demo_db_url)
+    plan_id = 1
+
+    with pytest.raises(IntegrityError, match="FOREIGN KEY"), session_scope(engine) as session:
+        session.add(
+            Action(
+                plan_id=999,
+                description="x",
+                vru_theme=1,
+                owner_agency="Police",
+                due_on=date(2026, 1, 1),
+                status=ActionStatus.ON_TRACK,
+            )
+        )
+    with (
+        pytest.raises(IntegrityError, match="ck_action_vru_theme"),
+        session_scope(engine) as session,
+    ):
+        session.add(
+            Action(
+                plan_id=plan_id,
+                description="x",
+                vru_theme=9,
+                owner_agency="Police",
+                due_on=date(2026, 1, 1),
+                status=ActionStatus.ON_TRACK,
+            )
+        )
+
+
+def test_a_stale_edit_of_an_action_is_refused_by_its_version(demo_db_url):
+    from sqlalchemy.orm.exc import StaleDataError
+
+    engine = make_engine(demo_db_url)
+    with session_scope(engine) as first, session_scope(engine) as second:
+        mine = first.get(Action, 1)
+        theirs = second.get(Action, 1)
+        theirs.owner_name = "Their edit"
+        second.commit()
+        mine.owner_name = "My edit"
+        with pytest.raises(StaleDataError):
+            first.flush()
+        first.rollback()
+
+    with session_scope(engine) as session:
+        assert session.get(Action, 1).owner_name == "Their edit"
+        assert session.get(Action, 1).version == 2
+
+
+def test_data_version_changes_when_an_import_is_added(demo_db_url):
+    engine = make_engine(demo_db_url)
+    before = data_version(engine)
+    with session_scope(engine) as session:
+        plan = session.scalars(select(Plan)).first()
+        assert plan is not None  # plans do not change the data version; imports do
+    assert data_version(engine) == before
+    assert before.endswith(":1:1")
