@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import folium
 import geopandas as gpd
 import pandas as pd
+import shapely
 from branca.element import MacroElement
 from jinja2 import Template
 
@@ -254,28 +255,38 @@ def add_cso_layer(
 def add_hotspot_layer(
     fmap: folium.Map, cells_bng: gpd.GeoDataFrame, breaks: list[int], cell_size_m: float
 ) -> None:
-    """Cells shaded by their incident count class; incidents themselves never leave the server."""
+    """Cells shaded by their incident count class; incidents themselves never leave the server.
+
+    Every cell of the grid is drawn, empty ones unshaded, so the page is the same size whatever
+    the number of incidents. Coordinates are kept to 6 decimals (about 0.1 m).
+    """
     layer = folium.FeatureGroup(name=LAYER_HOTSPOTS, show=True)
     if not cells_bng.empty:
         cells = cells_bng[["cell_id", "incident_count", "ward_code", "geometry"]].to_crs(WGS84)
-        classes = [class_of(n, breaks) for n in cells["incident_count"]]
-        cells["colour"] = [HOTSPOT_COLOURS[c] for c in classes]
-        # quieter cells are fainter, so the wards and CSO colours show through where little happens
-        cells["opacity"] = [HOTSPOT_OPACITIES[c] for c in classes]
-        cells["label"] = [
-            f"{n:,} incidents in this {cell_size_m:.0f} m square" for n in cells["incident_count"]
+        cells["geometry"] = shapely.set_precision(cells.geometry.array, 1e-6)
+        counts = cells["incident_count"].to_numpy()
+        classes = [class_of(n, breaks) for n in counts]
+        cells["colour"] = [
+            HOTSPOT_COLOURS[c] if n else "#ffffff" for n, c in zip(counts, classes, strict=True)
         ]
+        # quieter cells are fainter, so the wards and CSO colours show through where little happens
+        cells["opacity"] = [
+            HOTSPOT_OPACITIES[c] if n else 0.0 for n, c in zip(counts, classes, strict=True)
+        ]
+        cells["css"] = ["hotspot-cell" if n else "hotspot-cell hotspot-empty" for n in counts]
         folium.GeoJson(
-            cells.to_json(),
+            cells.to_json(drop_id=True),
             name=LAYER_HOTSPOTS,
             style_function=lambda feature: {
                 "color": "#7f2704",
-                "weight": 0.3,
+                "weight": 0.3 if feature["properties"]["incident_count"] else 0,
                 "fillColor": feature["properties"]["colour"],
                 "fillOpacity": feature["properties"]["opacity"],
-                "className": "hotspot-cell",
+                "className": feature["properties"]["css"],
             },
-            tooltip=folium.GeoJsonTooltip(fields=["label"], labels=False),
+            tooltip=folium.GeoJsonTooltip(
+                fields=["incident_count"], aliases=[f"Incidents in this {cell_size_m:.0f} m square"]
+            ),
         ).add_to(layer)
     layer.add_to(fmap)
 
@@ -291,22 +302,30 @@ def _popup(lines: list[tuple[str, str]], title: str) -> folium.Popup:
     )
 
 
+def _asset_marker(
+    row: object, glyph: str, css_class: str, lines: list[tuple[str, str]], z_index_offset: int = 0
+) -> folium.Marker:
+    """A marker drawn as an HTML icon (no image to break) with the asset's name and a popup."""
+    return folium.Marker(
+        location=(row.latitude, row.longitude),
+        icon=folium.DivIcon(
+            html=glyph, class_name=css_class, icon_size=(18, 18), icon_anchor=(9, 9)
+        ),
+        tooltip=html.escape(row.name),
+        popup=_popup(lines, row.name),
+        z_index_offset=z_index_offset,
+    )
+
+
 def add_knife_bin_layer(fmap: folium.Map, bins: gpd.GeoDataFrame) -> None:
     """Knife amnesty bins, with name, address and what to do in the popup."""
     layer = folium.FeatureGroup(name=LAYER_BINS, show=True)
     for row in bins.itertuples():
-        folium.Marker(
-            location=(row.latitude, row.longitude),
-            icon=folium.DivIcon(
-                html=_knife_bin_glyph(),
-                class_name="knife-bin",
-                icon_size=(18, 18),
-                icon_anchor=(9, 9),
-            ),
-            tooltip=html.escape(row.name),
-            z_index_offset=1000,  # above a Youth Bus stop that may sit a few metres away
-            popup=_popup([("Address", row.address), ("What to do", row.guidance or "")], row.name),
-        ).add_to(layer)
+        lines = [("Address", row.address), ("What to do", row.guidance or "")]
+        # above a Youth Bus stop that may sit a few metres away
+        _asset_marker(row, _knife_bin_glyph(), "knife-bin", lines, z_index_offset=1000).add_to(
+            layer
+        )
     layer.add_to(fmap)
 
 
@@ -315,20 +334,9 @@ def add_youth_bus_layer(fmap: folium.Map, stops: gpd.GeoDataFrame, schedule: pd.
     layer = folium.FeatureGroup(name=LAYER_BUS, show=True)
     for row in stops.itertuples():
         slots = schedule[schedule["stop_id"] == row.asset_id]
-        lines = [("Address", row.address)] + [
-            (slot.when, slot.activity or "") for slot in slots.itertuples()
-        ]
-        folium.Marker(
-            location=(row.latitude, row.longitude),
-            icon=folium.DivIcon(
-                html=_bus_glyph(),
-                class_name="youth-bus-stop",
-                icon_size=(18, 18),
-                icon_anchor=(9, 9),
-            ),
-            tooltip=html.escape(f"Youth Bus: {row.name}"),
-            popup=_popup(lines, f"Youth Bus: {row.name}"),
-        ).add_to(layer)
+        lines = [("Address", row.address)]
+        lines += [(slot.when, slot.activity or "") for slot in slots.itertuples()]
+        _asset_marker(row, _bus_glyph(), "youth-bus-stop", lines).add_to(layer)
     layer.add_to(fmap)
 
 

@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 from dashboard import hotspots
 from dashboard.config import Settings, load_settings
 from dashboard.errors import CommunitySafetyError
+from dashboard.geo import BNG
 from dashboard.maps import MapStyle
 from dashboard.store import queries
 from dashboard.store.models import AssetKind
@@ -104,15 +105,21 @@ def cached_incidents(version: str, selection: queries.IncidentFilter) -> pd.Data
 
 
 @st.cache_data(show_spinner=False)
+def cached_grid(version: str, borough_code: str, cell_size_m: float) -> gpd.GeoDataFrame:
+    """The borough's fixed hotspot grid (EPSG:27700)."""
+    return hotspots.borough_grid(cached_wards(version, borough_code).to_crs(BNG), cell_size_m)
+
+
+@st.cache_data(show_spinner=False)
 def cached_cells(
-    version: str, selection: queries.IncidentFilter, cell_size_m: float
+    version: str, borough_code: str, selection: queries.IncidentFilter, cell_size_m: float
 ) -> gpd.GeoDataFrame:
-    """Hotspot cells (EPSG:27700) for ``selection``."""
+    """The hotspot grid (EPSG:27700) with the count of incidents matching ``selection``."""
     frame = cached_incidents(version, selection)
-    return hotspots.count_incidents_by_cell(
+    return hotspots.count_on_grid(
+        cached_grid(version, borough_code, cell_size_m),
         frame["x_bng"].to_numpy(),
         frame["y_bng"].to_numpy(),
-        frame["ward_code"].to_numpy(),
         cell_size_m,
     )
 
@@ -171,7 +178,7 @@ def incident_filter_widgets(version: str, wards: gpd.GeoDataFrame) -> queries.In
     if start > end:
         st.warning("The start date is after the end date; showing the end date only.")
         start = end
-    labels = {key: taxonomy().label(key) for key in cached_categories(version)}
+    labels = category_labels(version)
     categories = st.multiselect(
         "Serious-violence category",
         options=list(labels),
@@ -216,7 +223,7 @@ COLUMN_HEADERS = {"rate_per_1000": "Per 1,000 residents", "population": "Residen
 def show_table(frame: pd.DataFrame) -> None:
     """An accessible HTML table (screen readers read it as a table) with readable headers.
 
-    Underscores become spaces, rates show one decimal, missing values a dash.
+    Underscores become spaces, rates show one decimal, missing values a hyphen.
     """
     headers = {
         column: COLUMN_HEADERS.get(column, column.replace("_", " ").capitalize())
@@ -227,5 +234,5 @@ def show_table(frame: pd.DataFrame) -> None:
         for c in frame.columns
         if pd.api.types.is_float_dtype(frame[c])
     }
-    styled = frame.rename(columns=headers).style.format(formats, na_rep="–", thousands=",")
+    styled = frame.rename(columns=headers).style.format(formats, na_rep="-", thousands=",")
     st.table(styled, hide_index=True)

@@ -29,13 +29,13 @@ if selection is None:
     st.stop()
 
 incidents = ui.cached_incidents(version, selection)
-cells = ui.cached_cells(version, selection, hotspots.DEFAULT_CELL_SIZE_M)
+cells = ui.cached_cells(version, config.borough_code, selection, hotspots.DEFAULT_CELL_SIZE_M)
 breaks = hotspots.count_class_breaks(cells["incident_count"])
 
 with map_col:
     count_col, cells_col = st.columns(2)
     count_col.metric("Incidents shown", f"{len(incidents):,}")
-    cells_col.metric("Hotspot cells", f"{len(cells):,}")
+    cells_col.metric("Cells with incidents", f"{int((cells['incident_count'] > 0).sum()):,}")
     st.caption(summaries.describe_filter(selection, labels))
     fmap = maps.borough_map(
         wards=wards,
@@ -102,7 +102,8 @@ with bus_tab:
     ui.show_table(summaries.youth_bus_table(bus_stops, schedule))
 with cells_tab:
     st.caption(
-        f"The 20 busiest of {len(cells):,} cells of {hotspots.DEFAULT_CELL_SIZE_M:.0f} m; "
+        f"The 20 busiest of {len(cells):,} cells of {hotspots.DEFAULT_CELL_SIZE_M:.0f} m "
+        "covering the borough; "
         f"map classes: {', '.join(hotspots.class_labels(breaks))} incidents."
     )
     ui.show_table(summaries.top_cells_table(cells, wards))

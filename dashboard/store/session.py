@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -67,6 +68,7 @@ def alembic_config(engine: Engine) -> Config:
     return config
 
 
+@functools.cache  # the package's migrations do not change while it runs
 def head_revision() -> str:
     """The newest migration in the package."""
     head = ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()

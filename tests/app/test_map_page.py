@@ -12,7 +12,7 @@ def table_rows(at: AppTest, index: int) -> int:
 def test_the_first_screen_is_the_map_with_its_count_and_the_demo_label(app: AppTest):
     assert app.title[0].value == "Wandsworth: community safety map"
     assert metric(app, "Incidents shown") > 3000  # a year of demo incidents
-    assert metric(app, "Hotspot cells") > 100
+    assert metric(app, "Cells with incidents") > 100
     assert any("synthetic" in info.value for info in app.info)
 
 
@@ -68,3 +68,22 @@ def test_picking_a_ward_shows_its_figures_and_cso(app: AppTest):
     assert "**Tooting Broadway** (E05014024)" in texts
     assert any(text.startswith("CSO: **") and "No CSO" not in text for text in texts)
     assert metric(app, "Incidents (current filters)") > 0
+
+
+def test_a_filter_that_matches_nothing_shows_zero_and_an_empty_map(app: AppTest):
+    app.multiselect(key="categories").set_value(["robbery"]).run()
+    app.checkbox(key="domestic_abuse_only").check().run()  # robbery is never domestic abuse here
+
+    assert not app.exception
+    assert metric(app, "Incidents shown") == 0
+    assert metric(app, "Cells with incidents") == 0
+    assert app.table[0].value["Incidents"].sum() == 0
+
+
+def test_a_start_after_the_end_is_explained_and_treated_as_one_day(app: AppTest):
+    end = app.date_input(key="date_to").value
+    app.date_input(key="date_to").set_value(date(end.year, end.month, 1)).run()
+    app.date_input(key="date_from").set_value(end).run()
+
+    assert "The start date is after the end date" in app.warning[0].value
+    assert app.caption[0].value.startswith(f"{date(end.year, end.month, 1):%d %b %Y} to ")

@@ -11,6 +11,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -67,16 +68,13 @@ def _wait_until_healthy(process: subprocess.Popen, url: str, log_path: Path) -> 
     )
 
 
-@pytest.fixture(scope="session")
-def app_url(demo_db_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The app served on the demo store, tiles off; the server's output is shown if it dies."""
+@contextmanager
+def running_app(database: Path, workdir: Path, **settings: str) -> Iterator[str]:
+    """Serve the app on ``database`` at a free 127.0.0.1 port; stop it afterwards."""
     prepare_static()
-    workdir = tmp_path_factory.mktemp("server")
-    database = workdir / "demo.db"
-    shutil.copyfile(demo_db_file, database)
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
-    log_path = workdir / "streamlit.log"
+    log_path = workdir / f"streamlit-{port}.log"
     env = {
         **os.environ,
         "DATABASE_URL": f"sqlite:///{database}",
@@ -84,6 +82,7 @@ def app_url(demo_db_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
         "STREAMLIT_SERVER_PORT": str(port),
         "STREAMLIT_SERVER_ADDRESS": "127.0.0.1",
         "STREAMLIT_SERVER_HEADLESS": "true",
+        **settings,
     }
     with log_path.open("w") as log:
         process = subprocess.Popen(
@@ -102,6 +101,16 @@ def app_url(demo_db_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+@pytest.fixture(scope="session")
+def app_url(demo_db_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The app on a copy of the demo store, tiles off; the server's output is shown if it dies."""
+    workdir = tmp_path_factory.mktemp("server")
+    database = workdir / "demo.db"
+    shutil.copyfile(demo_db_file, database)
+    with running_app(database, workdir) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ from dashboard import PROJECT_ROOT
 pytestmark = pytest.mark.browser
 
 MAP_FRAME = 'iframe[title="streamlit_folium.st_folium"]'
-# docs/map.png (the README's picture) is refreshed only on request, so a test run leaves the tree clean
+# docs/map.png (the README's picture) is refreshed only on request: a test run leaves git clean
 SCREENSHOT = (
     PROJECT_ROOT / "docs" / "map.png"
     if os.environ.get("UPDATE_DOCS_SCREENSHOT")
@@ -49,7 +49,7 @@ def test_map_draws_wards_cells_bins_and_stops_without_leaving_localhost(page: Pa
 
     leaflet = open_map(page, app_url)
 
-    assert leaflet.locator("path.hotspot-cell").count() > 100
+    assert leaflet.locator("path.hotspot-cell:not(.hotspot-empty)").count() > 100
     expect(leaflet.locator(".leaflet-marker-icon.knife-bin")).to_have_count(2)
     assert leaflet.locator(".leaflet-marker-icon.youth-bus-stop").count() >= 6
     expect(leaflet.locator(".map-legend")).to_contain_text("Knife amnesty bin")
@@ -135,3 +135,29 @@ def test_panning_does_not_rerun_but_clicking_a_ward_shows_its_cso(page: Page, ap
 
     assert rerun_requests(sent, app_url) - before == 1, "panning or zooming reran the page"
     expect(page.get_by_text(re.compile(r"\(E050\d{5}\)"))).to_be_visible()
+
+
+def test_the_map_draws_on_a_plain_background_when_tiles_cannot_load(
+    page: Page, demo_db_file, tmp_path
+):
+    from tests.browser.conftest import running_app
+
+    database = tmp_path / "demo.db"
+    database.write_bytes(demo_db_file.read_bytes())
+    # port 9 (discard) on loopback refuses at once: a tile server that is down
+    dead_tiles = "http://127.0.0.1:9/{z}/{x}/{y}.png"
+    tile_failures: list[str] = []
+    page.on("requestfailed", lambda request: tile_failures.append(request.url))
+
+    with running_app(
+        database, tmp_path, MAP_TILES=dead_tiles, MAP_TILES_ATTRIBUTION="Dead tiles"
+    ) as url:
+        leaflet = open_map(page, url)
+        expect(leaflet.locator(".leaflet-control-attribution")).to_contain_text("Dead tiles")
+        expect(leaflet.locator(".leaflet-marker-icon.knife-bin")).to_have_count(2)
+        background = leaflet.locator(".leaflet-container").evaluate(
+            "element => getComputedStyle(element).backgroundColor"
+        )
+
+    assert any(failed.startswith("http://127.0.0.1:9/") for failed in tile_failures)
+    assert background == "rgb(242, 239, 233)"

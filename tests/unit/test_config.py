@@ -62,3 +62,18 @@ def test_a_broken_secrets_file_names_itself(tmp_path: Path):
 
     with pytest.raises(ConfigurationError, match=r"secrets\.toml is not valid TOML"):
         load_settings({}, secrets_path=secrets)
+
+
+def test_streamlit_serves_the_map_assets_and_reports_nothing_home():
+    import tomllib
+
+    from dashboard import PROJECT_ROOT
+
+    config = tomllib.loads(
+        (PROJECT_ROOT / ".streamlit" / "config.toml").read_text(encoding="utf-8")
+    )
+
+    assert config["browser"]["gatherUsageStats"] is False
+    assert config["server"]["enableStaticServing"] is True
+    assert config["server"]["enableXsrfProtection"] is True
+    assert config["server"]["enableCORS"] is True  # Streamlit's "true" limits cross-origin access

@@ -59,10 +59,8 @@ def test_ward_detail_summarises_one_ward_under_the_filters():
 
 def test_top_cells_name_their_ward_and_centre():
     cells = count_incidents_by_cell(
-        np.array([527010.0, 527020.0, 527400.0]),
-        np.array([175010.0, 175020.0, 175100.0]),
-        np.array(["E05000001", "E05000001", "E05000002"], dtype=object),
-    )
+        np.array([527010.0, 527020.0, 527400.0]), np.array([175010.0, 175020.0, 175100.0])
+    ).assign(ward_code=["E05000001", "E05000002"])
 
     table = top_cells_table(cells, WARDS, limit=1)
 
