@@ -215,8 +215,15 @@ def incidents(engine: Engine, selection: IncidentFilter) -> pd.DataFrame:
     # raw values and convert whole columns instead (bound values are rendered by the dialect)
     sql = str(query.compile(engine, compile_kwargs={"literal_binds": True}))
     with engine.connect() as connection:
-        result = connection.exec_driver_sql(sql)
-        frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+        cursor = connection.connection.cursor()  # the DB-API cursor: plain tuples, no Row objects
+        try:
+            cursor.execute(sql)
+            rows = cursor.fetchall()
+        finally:
+            cursor.close()
+    frame = pd.DataFrame.from_records(
+        rows, columns=[column.name for column in query.selected_columns]
+    )
     return pd.DataFrame(
         {
             "x_bng": frame["x_bng"].astype(float),
