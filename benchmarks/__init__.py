@@ -1,0 +1,1 @@
+"""Timings for `make bench`; tests never assert timings (STYLE.md)."""
