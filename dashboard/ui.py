@@ -162,8 +162,7 @@ def incident_filter_widgets(version: str, wards: gpd.GeoDataFrame) -> queries.In
         return None
     first, last = span
     default_start = max(first, last - timedelta(days=DEFAULT_LOOK_BACK_DAYS - 1))
-    from_col, to_col = st.columns(2)
-    start = from_col.date_input(
+    start = st.date_input(
         "From",
         value=default_start,
         min_value=first,
@@ -172,7 +171,7 @@ def incident_filter_widgets(version: str, wards: gpd.GeoDataFrame) -> queries.In
         format="DD/MM/YYYY",
         help=f"Incidents are held from {first:%d %b %Y} to {last:%d %b %Y}.",
     )
-    end = to_col.date_input(
+    end = st.date_input(
         "To", value=last, min_value=first, max_value=last, key="date_to", format="DD/MM/YYYY"
     )
     if start > end:
@@ -217,7 +216,7 @@ def category_labels(version: str) -> dict[str, str]:
     return {key: taxonomy().label(key) for key in cached_categories(version)}
 
 
-COLUMN_HEADERS = {"rate_per_1000": "Per 1,000 residents", "population": "Residents"}
+COLUMN_HEADERS = {"rate_per_1000": "Per 1,000 residents", "population": "Residents", "cso": "CSO"}
 
 
 def show_table(frame: pd.DataFrame) -> None:
