@@ -29,7 +29,14 @@ SETTING_NAMES = (
     "MAP_TILES_KEY",
     "MAP_TILES_ATTRIBUTION",
     "STATIC_URL_PREFIX",
+    "DEMO_MODE",
+    "PUBLIC_DIR",
+    "PUBLIC_GUIDANCE_URL",
 )
+DEFAULT_PUBLIC_DIR = PROJECT_ROOT / "data" / "public"
+# Home Office guidance on surrendering knives; councils point this at their own page
+DEFAULT_PUBLIC_GUIDANCE_URL = "https://www.gov.uk/government/collections/knife-crime"
+TRUE_WORDS = ("1", "true", "yes", "on")
 
 
 @dataclass(frozen=True)
@@ -43,6 +50,9 @@ class Settings:
     map_tiles_key: str = ""
     map_tiles_attribution: str = ""
     static_url_prefix: str = "/app/static"
+    demo_mode: bool = False  # signed in as demo users without a password; demo database only
+    public_dir: str = str(DEFAULT_PUBLIC_DIR)  # the published knife-bin snapshot
+    public_guidance_url: str = DEFAULT_PUBLIC_GUIDANCE_URL
 
     @property
     def tiles_url(self) -> str | None:
@@ -74,6 +84,11 @@ def _validate(values: Mapping[str, str]) -> None:
             "MAP_TILES must be 'osm', 'none' or an XYZ URL template containing {z}, {x} and {y}, "
             f"got {tiles!r}"
         )
+    guidance = values.get("PUBLIC_GUIDANCE_URL")
+    if guidance is not None and not guidance.startswith("https://"):
+        raise ConfigurationError(
+            f"PUBLIC_GUIDANCE_URL must be an https:// address, got {guidance!r}"
+        )
     if values.get("DATABASE_URL") == "":
         raise ConfigurationError(
             "DATABASE_URL is set but empty; unset it to use the SQLite default"
@@ -102,4 +117,7 @@ def load_settings(
     values = read_secrets_file(secrets_path)
     values.update({name: environ[name] for name in SETTING_NAMES if name in environ})
     _validate(values)
-    return Settings(**{name.lower(): value for name, value in values.items()})
+    fields: dict[str, object] = {name.lower(): value for name, value in values.items()}
+    if "demo_mode" in fields:
+        fields["demo_mode"] = str(fields["demo_mode"]).strip().lower() in TRUE_WORDS
+    return Settings(**fields)

@@ -15,3 +15,11 @@ class DataError(CommunitySafetyError):
 
 class DatabaseNotReady(CommunitySafetyError):
     """The store has not been created or migrated yet."""
+
+
+class NotAllowed(CommunitySafetyError):
+    """The user's role does not allow what was asked."""
+
+
+class EditConflict(CommunitySafetyError):
+    """Someone else changed the record since the user loaded it."""
