@@ -1,10 +1,10 @@
-"""Community Safety Map: page config and navigation over the pages that work."""
+"""Community Safety Map: page config, who the user is, and the pages their role may open."""
 
 import logging
 
 import streamlit as st
 
-from dashboard import PROJECT_ROOT
+from dashboard import PROJECT_ROOT, access, ui
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
@@ -15,9 +15,21 @@ st.set_page_config(
     initial_sidebar_state="expanded",
 )
 
-pages = [
-    st.Page("pages/map.py", title="Map", icon=":material/map:", default=True),
-    st.Page("pages/wards.py", title="Wards and CSOs", icon=":material/groups:"),
-    st.Page("pages/about.py", title="About the data", icon=":material/info:"),
-]
-st.navigation(pages).run()
+PAGES = {
+    "pages/map.py": st.Page("pages/map.py", title="Map", icon=":material/map:", default=True),
+    "pages/wards.py": st.Page("pages/wards.py", title="Wards and CSOs", icon=":material/groups:"),
+    "pages/about.py": st.Page("pages/about.py", title="About the data", icon=":material/info:"),
+    "pages/users.py": st.Page("pages/users.py", title="Users", icon=":material/manage_accounts:"),
+}
+
+user = ui.current_principal()
+if user is None:
+    navigation = st.navigation([st.Page("pages/sign_in.py", title="Sign in", default=True)])
+elif user.role is None:
+    ui.account_menu(user)
+    navigation = st.navigation([st.Page("pages/no_access.py", title="No access yet", default=True)])
+else:
+    ui.account_menu(user)
+    navigation = st.navigation([PAGES[path] for path in access.allowed_pages(user.role)])
+ui.demo_banner()
+navigation.run()

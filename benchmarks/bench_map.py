@@ -54,6 +54,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from dashboard import PROJECT_ROOT, hotspots, maps
+from dashboard.access import Role
 from dashboard.dates import today_in_london
 from dashboard.demo import DEMO_BOROUGH_CODE, seed_demo
 from dashboard.geo import BNG, assign_ward_codes, bng_to_wgs84
@@ -70,6 +71,7 @@ from dashboard.taxonomy import load_taxonomy
 from dashboard.ui import DEFAULT_LOOK_BACK_DAYS
 
 log = logging.getLogger("bench_map")
+OPERATOR = Role.ANALYST  # the benchmark reads as an analyst would
 
 APP_FILE = PROJECT_ROOT / "streamlit_app.py"
 DEMO_FILES_DIR = PROJECT_ROOT / "geodata" / "demo"
@@ -159,7 +161,7 @@ def read_demo_sample(engine: Engine) -> DemoSample:
     )
     with engine.connect() as connection:
         rows = connection.execute(select(*columns).where(Incident.ward_code.is_not(None))).all()
-    span = queries.incident_span(engine)
+    span = queries.incident_span(engine, OPERATOR)
     assert span is not None, "the demo seeder loaded no incidents"
     assert rows, "the demo seeder loaded no incidents inside the wards"
     occurred_at = pd.to_datetime(pd.Series([row.occurred_at for row in rows]))
@@ -316,7 +318,7 @@ def build_store(
         migrate(engine)
         seed_demo(engine, DEMO_BOROUGH_CODE, load_taxonomy(), demo_dir=demo_dir)
         demo = read_demo_sample(engine)
-        wards_bng = queries.current_wards(engine, DEMO_BOROUGH_CODE).to_crs(BNG)
+        wards_bng = queries.current_wards(engine, DEMO_BOROUGH_CODE, OPERATOR).to_crs(BNG)
         started = _timer()
         columns = synthetic_incidents(demo, wards_bng, count, rng)
         log.info("%s incidents generated in %.1f s", f"{count:,}", _timer() - started)
@@ -408,7 +410,7 @@ class MapInputs:
 
 def default_filter(engine: Engine) -> queries.IncidentFilter:
     """The map page's filter before anyone touches a widget: the last 12 months, everything."""
-    span = queries.incident_span(engine)
+    span = queries.incident_span(engine, OPERATOR)
     assert span is not None
     first, last = span
     start = max(first, last - timedelta(days=DEFAULT_LOOK_BACK_DAYS - 1))
@@ -418,9 +420,9 @@ def default_filter(engine: Engine) -> queries.IncidentFilter:
 def load_map_inputs(engine: Engine, steps_s: dict[str, float]) -> MapInputs:
     """Load what the page loads, timing the incident query and the cell counts into ``steps_s``."""
     started = _timer()
-    incidents = queries.incidents(engine, default_filter(engine))
+    incidents = queries.incidents(engine, default_filter(engine), OPERATOR)
     steps_s["query"] = _timer() - started
-    wards = queries.current_wards(engine, DEMO_BOROUGH_CODE)
+    wards = queries.current_wards(engine, DEMO_BOROUGH_CODE, OPERATOR)
     started = _timer()
     # the same two steps as ui.cached_grid and ui.cached_cells
     grid_bng = hotspots.borough_grid(wards.to_crs(BNG), hotspots.DEFAULT_CELL_SIZE_M)
@@ -434,10 +436,10 @@ def load_map_inputs(engine: Engine, steps_s: dict[str, float]) -> MapInputs:
     steps_s["cells"] = _timer() - started
     return MapInputs(
         wards=wards,
-        assignments=queries.current_cso_assignments(engine, today_in_london()),
-        bins=queries.assets(engine, AssetKind.KNIFE_BIN),
-        bus_stops=queries.assets(engine, AssetKind.YOUTH_BUS_STOP),
-        schedule=queries.youth_bus_schedule(engine),
+        assignments=queries.current_cso_assignments(engine, today_in_london(), OPERATOR),
+        bins=queries.assets(engine, AssetKind.KNIFE_BIN, OPERATOR),
+        bus_stops=queries.assets(engine, AssetKind.YOUTH_BUS_STOP, OPERATOR),
+        schedule=queries.youth_bus_schedule(engine, OPERATOR),
         synthetic=queries.dataset_info(engine).get("synthetic") == "true",
         incidents=incidents,
         cells_bng=cells_bng,

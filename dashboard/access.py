@@ -81,6 +81,11 @@ class Principal:
     cso_id: int | None = None
 
 
+def role_label(role: Role | None) -> str:
+    """How a role is named on screen; no role says what it means."""
+    return ROLE_LABELS[role] if role else "No role (cannot open anything)"
+
+
 def can(role: Role | None, permission: Permission) -> bool:
     """True when ``role`` grants ``permission``."""
     return role is not None and permission in PERMISSIONS.get(role, frozenset())

@@ -1,4 +1,4 @@
-"""``python -m dashboard``: set up the store, load the demo, report what is stored.
+"""``python -m dashboard``: set up the store, load the demo, report what is stored, export.
 
 Every command honours ``DATABASE_URL`` (through ``load_settings``).
 """
@@ -9,16 +9,25 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
+from sqlalchemy import Engine
+
+from dashboard.access import Role
 from dashboard.config import Settings, load_settings
+from dashboard.dates import today_in_london
 from dashboard.demo import seed_demo
 from dashboard.errors import CommunitySafetyError
+from dashboard.exports import export_public_map
+from dashboard.public_map import read_public_snapshot
 from dashboard.static_assets import prepare_static
 from dashboard.store.queries import table_counts
 from dashboard.store.session import make_engine, migrate, require_current_schema, table_names
 from dashboard.taxonomy import load_taxonomy
 
 log = logging.getLogger("dashboard.cli")
+# Whoever runs the command line holds the database itself; it acts as an administrator.
+OPERATOR = Role.ADMIN
 
 
 def _init_db(settings: Settings) -> int:
@@ -45,19 +54,23 @@ def _seed_demo(settings: Settings) -> int:
 def _stats(settings: Settings) -> int:
     engine = make_engine(settings.database_url)
     require_current_schema(engine)
-    for table, count in table_counts(engine, table_names(engine)).items():
+    for table, count in table_counts(engine, table_names(engine), OPERATOR).items():
         sys.stdout.write(f"{table}: {count}\n")
     return 0
 
 
 def _prepare(settings: Settings) -> int:
-    """Everything ``make run`` needs: schema, demo data in an empty store, static map assets."""
+    """Everything ``make run`` needs: schema, demo data in an empty store, static map assets.
+
+    It also publishes the knife-bin snapshot into ``PUBLIC_DIR`` for ``make run-public``.
+    """
     engine = make_engine(settings.database_url)
     migrate(engine)
-    if not table_counts(engine, ["ward"])["ward"]:
+    if not table_counts(engine, ["ward"], OPERATOR)["ward"]:
         seed_demo(engine, settings.borough_code, load_taxonomy())
         sys.stdout.write("the database was empty: demo data loaded\n")
     prepare_static()
+    _write_public_map(engine, settings, Path(settings.public_dir))  # what `make run-public` shows
     sys.stdout.write("ready\n")
     return 0
 
@@ -68,12 +81,36 @@ def _prepare_static(_settings: Settings) -> int:
     return 0
 
 
+def _write_public_map(engine: Engine, settings: Settings, out_dir: Path) -> None:
+    index = export_public_map(engine, out_dir, settings, today_in_london())
+    count = len(read_public_snapshot(index.parent).bins)  # read back: what was really written
+    sys.stdout.write(f"public knife-bin map: {count} bins written to {index}\n")
+
+
+def _export_public_map(settings: Settings, out_dir: Path) -> int:
+    engine = make_engine(settings.database_url)
+    require_current_schema(engine)
+    _write_public_map(engine, settings, out_dir)
+    return 0
+
+
 COMMANDS = {
     "init-db": (_init_db, "create the database, or upgrade it to the newest schema (Alembic)"),
     "seed-demo": (_seed_demo, "load the demo borough into an empty database (idempotent)"),
     "stats": (_stats, "print one 'table: count' line per table"),
     "prepare-static": (_prepare_static, "copy Leaflet and jQuery from installed packages"),
-    "prepare": (_prepare, "init-db, seed the demo if the database is empty, copy map assets"),
+    "prepare": (
+        _prepare,
+        "init-db, seed the demo if the database is empty, copy map assets, write the public "
+        "knife-bin map into PUBLIC_DIR",
+    ),
+}
+EXPORTS = {
+    "public-map": (
+        _export_public_map,
+        "the public knife-bin map for the council website: DIR/index.html, DIR/bins.geojson and "
+        "DIR/assets/ (public knife bins only, allow-listed fields only); DIR is replaced whole",
+    ),
 }
 
 
@@ -87,6 +124,15 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     for name, (_handler, help_text) in COMMANDS.items():
         commands.add_parser(name, help=help_text, description=help_text)
+    export = commands.add_parser(
+        "export",
+        help="write files for people outside the app",
+        description="Write files for people outside the app.",
+    )
+    kinds = export.add_subparsers(dest="export_kind", required=True, metavar="KIND")
+    for name, (_handler, help_text) in EXPORTS.items():
+        kind = kinds.add_parser(name, help=help_text, description=help_text)
+        kind.add_argument("out_dir", metavar="DIR", type=Path, help="the folder to write")
     return parser
 
 
@@ -96,6 +142,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = build_parser().parse_args(argv)
     try:
         settings = load_settings()
+        if arguments.command == "export":
+            return EXPORTS[arguments.export_kind][0](settings, arguments.out_dir)
         return COMMANDS[arguments.command][0](settings)
     except CommunitySafetyError as error:
         sys.stderr.write(f"error: {error}\n")

@@ -15,6 +15,7 @@ from shapely.geometry import shape
 from sqlalchemy import Engine, func, insert, select
 
 from dashboard import PROJECT_ROOT
+from dashboard.access import Role
 from dashboard.errors import DataError
 from dashboard.geo import BNG
 from dashboard.importers.boundaries import read_ons_wards
@@ -22,6 +23,7 @@ from dashboard.incidents import prepare_incidents
 from dashboard.store.models import (
     Action,
     ActionStatus,
+    AppUser,
     Asset,
     AssetKind,
     Cso,
@@ -34,6 +36,7 @@ from dashboard.store.models import (
     Plan,
     PlanStatus,
     SaraStage,
+    UserChange,
     Ward,
     YouthBusVisit,
 )
@@ -48,6 +51,19 @@ DEMO_WARDS_FILE = GEODATA_DIR / "wandsworth_wards_2022.geojson"
 DEMO_BOROUGH_CODE = "E09000032"  # the demo's wards and bins are Wandsworth's
 DEMO_SOURCE = "police_extract"  # the demo mimics the police's own extract: times and ages recorded
 DEMO_POPULATION_SOURCE = "Synthetic demo population (not ONS figures)"
+# (e-mail, label) of the demo users, one per role; the first is who demo mode opens as
+DEMO_USERS = (
+    ("demo-analyst@example.org", "Demo analyst (analyst)"),
+    ("demo-cso@example.org", "Demo CSO (cso)"),
+    ("demo-partner@example.org", "Demo partner, Metropolitan Police (partner)"),
+    ("demo-admin@example.org", "Demo administrator (admin)"),
+)
+_DEMO_USER_ROLES = {
+    "demo-analyst@example.org": (Role.ANALYST, None),
+    "demo-cso@example.org": (Role.CSO, None),
+    "demo-partner@example.org": (Role.PARTNER, "Metropolitan Police"),
+    "demo-admin@example.org": (Role.ADMIN, None),
+}
 
 
 @dataclass(frozen=True)
@@ -227,6 +243,28 @@ def seed_demo(
                 )
                 for action in spec["actions"]
             )
+        first_cso = next(iter(cso_by_key.values()))
+        for email, label in DEMO_USERS:
+            role, agency = _DEMO_USER_ROLES[email]
+            user = AppUser(
+                email=email,
+                display_name=label.split(" (")[0],
+                role=role.value,
+                agency=agency,
+                cso_id=first_cso.id if role is Role.CSO else None,
+                active=True,
+                created_at=data_import.imported_at,
+            )
+            session.add(user)
+            session.flush()
+            session.add(
+                UserChange(
+                    user_id=user.id,
+                    changed_by="seed-demo",
+                    changed_at=data_import.imported_at,
+                    changes=json.dumps({"created": [None, {"email": email, "role": role.value}]}),
+                )
+            )
         records = incidents.assign(import_id=data_import.id).to_dict("records")
         for record in records:
             if pd.isna(record["occurred_at"]):
@@ -244,6 +282,7 @@ def seed_demo(
             "plan": len(plans),
             "action": sum(len(spec["actions"]) for spec in plans),
             "incident": len(records),
+            "app_user": len(DEMO_USERS),
         }
     log.info("demo data loaded: %s (sha256 %s)", counts, data_import.file_sha256[:12])
     return SeedReport(created=True, counts=counts)

@@ -23,3 +23,7 @@ class NotAllowed(CommunitySafetyError):
 
 class EditConflict(CommunitySafetyError):
     """Someone else changed the record since the user loaded it."""
+
+
+class InvalidInput(CommunitySafetyError):
+    """What a user typed cannot be used; the message says which field and why."""

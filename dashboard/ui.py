@@ -12,8 +12,10 @@ import streamlit as st
 from sqlalchemy import Engine
 
 from dashboard import hotspots
+from dashboard.access import ROLE_LABELS, Permission, Principal, Role, require
 from dashboard.config import Settings, load_settings
-from dashboard.errors import CommunitySafetyError
+from dashboard.demo import DEMO_USERS, is_demo_loaded
+from dashboard.errors import CommunitySafetyError, NotAllowed
 from dashboard.geo import BNG
 from dashboard.maps import MapStyle
 from dashboard.store import queries
@@ -21,6 +23,7 @@ from dashboard.store.models import AssetKind
 from dashboard.store.session import data_version as store_data_version
 from dashboard.store.session import make_engine, require_current_schema
 from dashboard.taxonomy import Taxonomy, load_taxonomy
+from dashboard.users import principal_for_email
 
 log = logging.getLogger(__name__)
 
@@ -75,49 +78,57 @@ def map_style() -> MapStyle:
 
 
 @st.cache_data(show_spinner=False)
-def cached_wards(version: str, borough_code: str) -> gpd.GeoDataFrame:
+def cached_wards(version: str, role: Role | None, borough_code: str) -> gpd.GeoDataFrame:
     """Current wards of the borough (EPSG:4326)."""
-    return queries.current_wards(engine(), borough_code)
+    return queries.current_wards(engine(), borough_code, role)
 
 
 @st.cache_data(show_spinner=False)
-def cached_assignments(version: str, on: date) -> pd.DataFrame:
+def cached_assignments(version: str, role: Role | None, on: date) -> pd.DataFrame:
     """Current CSO per ward."""
-    return queries.current_cso_assignments(engine(), on)
+    return queries.current_cso_assignments(engine(), on, role)
 
 
 @st.cache_data(show_spinner=False)
-def cached_assets(version: str, kind: AssetKind) -> gpd.GeoDataFrame:
+def cached_assets(version: str, role: Role | None, kind: AssetKind) -> gpd.GeoDataFrame:
     """Assets of one kind (EPSG:4326)."""
-    return queries.assets(engine(), kind)
+    return queries.assets(engine(), kind, role)
 
 
 @st.cache_data(show_spinner=False)
-def cached_schedule(version: str) -> pd.DataFrame:
+def cached_schedule(version: str, role: Role | None) -> pd.DataFrame:
     """The Youth Bus timetable."""
-    return queries.youth_bus_schedule(engine())
+    return queries.youth_bus_schedule(engine(), role)
 
 
 @st.cache_data(show_spinner=False)
-def cached_incidents(version: str, selection: queries.IncidentFilter) -> pd.DataFrame:
+def cached_incidents(
+    version: str, role: Role | None, selection: queries.IncidentFilter
+) -> pd.DataFrame:
     """Incidents matching ``selection`` as plain columns."""
-    return queries.incidents(engine(), selection)
+    return queries.incidents(engine(), selection, role)
 
 
 @st.cache_data(show_spinner=False)
-def cached_grid(version: str, borough_code: str, cell_size_m: float) -> gpd.GeoDataFrame:
+def cached_grid(
+    version: str, role: Role | None, borough_code: str, cell_size_m: float
+) -> gpd.GeoDataFrame:
     """The borough's fixed hotspot grid (EPSG:27700)."""
-    return hotspots.borough_grid(cached_wards(version, borough_code).to_crs(BNG), cell_size_m)
+    return hotspots.borough_grid(cached_wards(version, role, borough_code).to_crs(BNG), cell_size_m)
 
 
 @st.cache_data(show_spinner=False)
 def cached_cells(
-    version: str, borough_code: str, selection: queries.IncidentFilter, cell_size_m: float
+    version: str,
+    role: Role | None,
+    borough_code: str,
+    selection: queries.IncidentFilter,
+    cell_size_m: float,
 ) -> gpd.GeoDataFrame:
     """The hotspot grid (EPSG:27700) with the count of incidents matching ``selection``."""
-    frame = cached_incidents(version, selection)
+    frame = cached_incidents(version, role, selection)
     return hotspots.count_on_grid(
-        cached_grid(version, borough_code, cell_size_m),
+        cached_grid(version, role, borough_code, cell_size_m),
         frame["x_bng"].to_numpy(),
         frame["y_bng"].to_numpy(),
         cell_size_m,
@@ -125,15 +136,15 @@ def cached_cells(
 
 
 @st.cache_data(show_spinner=False)
-def cached_span(version: str) -> tuple[date, date] | None:
+def cached_span(version: str, role: Role | None) -> tuple[date, date] | None:
     """First and last incident dates."""
-    return queries.incident_span(engine())
+    return queries.incident_span(engine(), role)
 
 
 @st.cache_data(show_spinner=False)
-def cached_categories(version: str) -> list[str]:
+def cached_categories(version: str, role: Role | None) -> list[str]:
     """Categories present among the incidents."""
-    return queries.incident_categories(engine())
+    return queries.incident_categories(engine(), role)
 
 
 @st.cache_data(show_spinner=False)
@@ -154,9 +165,11 @@ def synthetic_banner(version: str) -> bool:
     return synthetic
 
 
-def incident_filter_widgets(version: str, wards: gpd.GeoDataFrame) -> queries.IncidentFilter | None:
+def incident_filter_widgets(
+    version: str, role: Role | None, wards: gpd.GeoDataFrame
+) -> queries.IncidentFilter | None:
     """Date range, category, flag and ward filters; None when there are no incidents at all."""
-    span = cached_span(version)
+    span = cached_span(version, role)
     if span is None:
         st.warning("No incidents are loaded yet. Import a police.uk file or the police extract.")
         return None
@@ -177,7 +190,7 @@ def incident_filter_widgets(version: str, wards: gpd.GeoDataFrame) -> queries.In
     if start > end:
         st.warning("The start date is after the end date; showing the end date only.")
         start = end
-    labels = category_labels(version)
+    labels = category_labels(version, role)
     categories = st.multiselect(
         "Serious-violence category",
         options=list(labels),
@@ -211,9 +224,9 @@ def incident_filter_widgets(version: str, wards: gpd.GeoDataFrame) -> queries.In
     )
 
 
-def category_labels(version: str) -> dict[str, str]:
+def category_labels(version: str, role: Role | None) -> dict[str, str]:
     """Readable label of every category present."""
-    return {key: taxonomy().label(key) for key in cached_categories(version)}
+    return {key: taxonomy().label(key) for key in cached_categories(version, role)}
 
 
 COLUMN_HEADERS = {"rate_per_1000": "Per 1,000 residents", "population": "Residents", "cso": "CSO"}
@@ -235,3 +248,106 @@ def show_table(frame: pd.DataFrame) -> None:
     }
     styled = frame.rename(columns=headers).style.format(formats, na_rep="-", thousands=",")
     st.table(styled, hide_index=True)
+
+
+# --- who is signed in ---------------------------------------------------------------------------
+
+DEMO_USER_KEY = "demo_user_email"
+
+
+def _demo_principal() -> Principal:
+    """Demo mode: a demo user of any role, no password; only ever on the demo database."""
+    store = engine()
+    if not is_demo_loaded(store):
+        st.error(
+            "DEMO_MODE is on, but this database is not the demo database. Demo mode signs people "
+            "in without a password, so it refuses to run on real data: unset DEMO_MODE, or point "
+            "DATABASE_URL at a new file and run `python -m dashboard prepare`."
+        )
+        st.stop()
+    email = st.session_state.get(DEMO_USER_KEY) or DEMO_USERS[0][0]  # the menu sets it
+    principal = principal_for_email(store, email)
+    if principal is None:  # the demo users are part of the demo data set
+        st.error(f"The demo user {email} is missing; reload the demo database.")
+        st.stop()
+    return principal
+
+
+def current_principal() -> Principal | None:
+    """The signed-in person; None when nobody is signed in.
+
+    Someone signed in with the identity provider but unknown to the store (or deactivated) comes
+    back with no role, so they see only the "ask an administrator" page.
+    """
+    if settings().demo_mode:
+        return _demo_principal()
+    if not st.user.is_logged_in:
+        return None
+    email = str(st.user.get("email") or "")
+    known = principal_for_email(engine(), email) if email else None
+    if known is not None:
+        return known
+    name = str(st.user.get("name") or email or "unknown user")
+    return Principal(user_id=0, email=email, display_name=name, role=None)
+
+
+def principal() -> Principal:
+    """The signed-in person on a page (``streamlit_app.py`` has already let them in)."""
+    found = current_principal()
+    if found is None:
+        st.error("You are signed out. Sign in again from the app's first page.")
+        st.stop()
+    return found
+
+
+def require_page(permission: Permission) -> Principal:
+    """Stop the page with a clear message unless the signed-in user's role allows it.
+
+    Pages call this first, so a page opened by its address is refused like any other way in.
+    """
+    user = principal()
+    try:
+        require(user.role, permission)
+    except NotAllowed as error:
+        st.error(str(error))
+        st.stop()
+    return user
+
+
+def account_menu(user: Principal) -> None:
+    """The sidebar's account block: who is signed in, as what, and how to leave or switch."""
+    with st.sidebar:
+        role = ROLE_LABELS.get(user.role, "no role") if user.role else "no role"
+        st.caption(f"Signed in as **{user.display_name}** ({role})")
+        if settings().demo_mode:
+            emails = [email for email, _label in DEMO_USERS]
+            labels = dict(DEMO_USERS)
+            st.selectbox(
+                "Demo user",
+                options=emails,
+                format_func=labels.__getitem__,
+                key=DEMO_USER_KEY,
+                help="Demo mode: switch to a demo user of another role. No password.",
+            )
+        elif st.button("Sign out", key="sign_out"):
+            st.logout()
+
+
+def demo_banner() -> None:
+    """On every page in demo mode: say that nobody had to sign in."""
+    if settings().demo_mode:
+        user = current_principal()
+        who = f"{user.display_name}" if user else "a demo user"
+        st.warning(
+            f"**Demo mode**: you are {who}, without a password, on the demo database. "
+            "Never use demo mode with real data.",
+            icon=":material/theater_comedy:",
+        )
+
+
+def auth_configured() -> bool:
+    """True when ``.streamlit/secrets.toml`` has an ``[auth]`` section for ``st.login``."""
+    try:
+        return "auth" in st.secrets
+    except FileNotFoundError:
+        return False

@@ -1,17 +1,18 @@
 import streamlit as st
 
 from dashboard import summaries, ui
+from dashboard.access import Permission
 from dashboard.store.queries import table_counts
 from dashboard.store.session import table_names
 
-config = ui.settings()
+user = ui.require_page(Permission.VIEW_DATA_SOURCES)
 version = ui.data_version()
 st.title("About the data")
 synthetic = ui.synthetic_banner(version)
 
 st.subheader("What is stored")
 engine = ui.engine()
-counts = table_counts(engine, table_names(engine))
+counts = table_counts(engine, table_names(engine), user.role)
 ui.show_table(summaries.counts_table(counts))
 
 st.subheader("How offences are counted")

@@ -2,34 +2,36 @@ import streamlit as st
 from streamlit_folium import st_folium
 
 from dashboard import hotspots, maps, summaries, ui
+from dashboard.access import Permission
 from dashboard.dates import today_in_london
 from dashboard.store.models import AssetKind
 
+user = ui.require_page(Permission.VIEW_MAP)
+role = user.role
 config = ui.settings()
 version = ui.data_version()
 st.title(f"{config.borough_name}: community safety map")
 synthetic = ui.synthetic_banner(version)
 
-wards = ui.cached_wards(version, config.borough_code)
+wards = ui.cached_wards(version, role, config.borough_code)
 if wards.empty:
     st.warning("No ward boundaries are loaded. Run `python -m dashboard prepare` or import them.")
     st.stop()
-span = ui.cached_span(version)
-assignments = ui.cached_assignments(version, today_in_london())
-bins = ui.cached_assets(version, AssetKind.KNIFE_BIN)
-bus_stops = ui.cached_assets(version, AssetKind.YOUTH_BUS_STOP)
-schedule = ui.cached_schedule(version)
-labels = ui.category_labels(version)
+assignments = ui.cached_assignments(version, role, today_in_london())
+bins = ui.cached_assets(version, role, AssetKind.KNIFE_BIN)
+bus_stops = ui.cached_assets(version, role, AssetKind.YOUTH_BUS_STOP)
+schedule = ui.cached_schedule(version, role)
+labels = ui.category_labels(version, role)
 
 map_col, side_col = st.columns([7, 2], gap="medium")
 with side_col:
     st.subheader("Filters")
-    selection = ui.incident_filter_widgets(version, wards)
+    selection = ui.incident_filter_widgets(version, role, wards)
 if selection is None:
     st.stop()
 
-incidents = ui.cached_incidents(version, selection)
-cells = ui.cached_cells(version, config.borough_code, selection, hotspots.DEFAULT_CELL_SIZE_M)
+incidents = ui.cached_incidents(version, role, selection)
+cells = ui.cached_cells(version, role, config.borough_code, selection, hotspots.DEFAULT_CELL_SIZE_M)
 breaks = hotspots.count_class_breaks(cells["incident_count"])
 
 with map_col:

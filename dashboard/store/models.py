@@ -311,3 +311,33 @@ class DatasetInfo(Base):
 
     key: Mapped[str] = mapped_column(String(60), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+
+
+class AppUser(Base):
+    """A person who may sign in, matched on the e-mail address their identity provider gives."""
+
+    __tablename__ = "app_user"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)  # stored lower-case
+    display_name: Mapped[str] = mapped_column(String(120))
+    role: Mapped[str | None] = mapped_column(String(20))  # an access.Role value; None: no role yet
+    agency: Mapped[str | None] = mapped_column(String(80))  # partners update their agency's actions
+    cso_id: Mapped[int | None] = mapped_column(ForeignKey("cso.id"))  # a CSO's own record
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime]
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
+
+
+class UserChange(Base):
+    """An append-only record of one change to a user: who changed what, and when."""
+
+    __tablename__ = "user_change"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"), index=True)
+    changed_by: Mapped[str] = mapped_column(String(254))
+    changed_at: Mapped[datetime]
+    changes: Mapped[str] = mapped_column(Text)  # JSON: {"field": [old, new], ...}

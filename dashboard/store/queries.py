@@ -10,6 +10,7 @@ import pandas as pd
 import shapely
 from sqlalchemy import Engine, and_, func, or_, select
 
+from dashboard.access import Permission, Role, require
 from dashboard.geo import WGS84
 from dashboard.store.models import (
     Asset,
@@ -39,11 +40,12 @@ class IncidentFilter:
     under_25_only: bool = False
 
 
-def current_wards(engine: Engine, borough_code: str) -> gpd.GeoDataFrame:
+def current_wards(engine: Engine, borough_code: str, role: Role | None) -> gpd.GeoDataFrame:
     """The borough's wards of the newest boundary vintage, in EPSG:4326.
 
     Columns: ``code``, ``name``, ``population`` (may be missing), ``geometry``; sorted by name.
     """
+    require(role, Permission.VIEW_MAP)
     with session_scope(engine) as session:
         newest = session.scalar(
             select(func.max(Ward.vintage)).where(Ward.borough_code == borough_code)
@@ -64,8 +66,9 @@ def current_wards(engine: Engine, borough_code: str) -> gpd.GeoDataFrame:
     )
 
 
-def current_cso_assignments(engine: Engine, on: date) -> pd.DataFrame:
+def current_cso_assignments(engine: Engine, on: date, role: Role | None) -> pd.DataFrame:
     """Which CSO covers which ward on day ``on``: ``ward_code``, ``cso_id``, ``cso_name``."""
+    require(role, Permission.VIEW_CSOS)
     with session_scope(engine) as session:
         rows = session.execute(
             select(CsoAssignment.ward_code, Cso.id, Cso.display_name)
@@ -85,8 +88,9 @@ def current_cso_assignments(engine: Engine, on: date) -> pd.DataFrame:
     )
 
 
-def csos(engine: Engine) -> pd.DataFrame:
+def csos(engine: Engine, role: Role | None) -> pd.DataFrame:
     """All CSOs: ``cso_id``, ``cso_name``, ``contact``, ``active``; sorted by id."""
+    require(role, Permission.VIEW_CSOS)
     with session_scope(engine) as session:
         rows = session.execute(
             select(Cso.id, Cso.display_name, Cso.contact, Cso.active).order_by(Cso.id)
@@ -94,8 +98,9 @@ def csos(engine: Engine) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["cso_id", "cso_name", "contact", "active"])
 
 
-def assets(engine: Engine, kind: AssetKind) -> gpd.GeoDataFrame:
+def assets(engine: Engine, kind: AssetKind, role: Role | None) -> gpd.GeoDataFrame:
     """Assets of one kind in EPSG:4326 with every stored field; sorted by name."""
+    require(role, Permission.VIEW_MAP)
     with session_scope(engine) as session:
         rows = session.execute(
             select(
@@ -131,12 +136,13 @@ def assets(engine: Engine, kind: AssetKind) -> gpd.GeoDataFrame:
     )
 
 
-def youth_bus_schedule(engine: Engine) -> pd.DataFrame:
+def youth_bus_schedule(engine: Engine, role: Role | None) -> pd.DataFrame:
     """The Youth Bus timetable, ordered by stop and time.
 
     Columns: ``stop_id``, ``weekday``, ``on_date``, ``starts_at``, ``ends_at``, ``activity``,
     ``when`` (readable, e.g. "Tuesday 16:00-19:30").
     """
+    require(role, Permission.VIEW_MAP)
     with session_scope(engine) as session:
         rows = session.execute(
             select(
@@ -168,8 +174,9 @@ def describe_slot(weekday: int | None, on_date: date | None, starts_at: time, en
     return f"{day} {starts_at:%H:%M}-{ends_at:%H:%M}"
 
 
-def incident_span(engine: Engine) -> tuple[date, date] | None:
+def incident_span(engine: Engine, role: Role | None) -> tuple[date, date] | None:
     """First and last day with an incident, or None when there are none."""
+    require(role, Permission.VIEW_INCIDENTS)
     with session_scope(engine) as session:
         first, last = session.execute(
             select(func.min(Incident.occurred_on), func.max(Incident.occurred_on))
@@ -177,19 +184,21 @@ def incident_span(engine: Engine) -> tuple[date, date] | None:
     return None if first is None else (first, last)
 
 
-def incident_categories(engine: Engine) -> list[str]:
+def incident_categories(engine: Engine, role: Role | None) -> list[str]:
     """Category keys present among the incidents, sorted."""
+    require(role, Permission.VIEW_INCIDENTS)
     with session_scope(engine) as session:
         return sorted(session.scalars(select(Incident.category).distinct()))
 
 
-def incidents(engine: Engine, selection: IncidentFilter) -> pd.DataFrame:
+def incidents(engine: Engine, selection: IncidentFilter, role: Role | None) -> pd.DataFrame:
     """Incidents that match ``selection`` as plain columns (geometries are costly at scale).
 
     Columns: ``x_bng``, ``y_bng`` (EPSG:27700 metres), ``ward_code`` and ``category``
     (categoricals), ``occurred_on`` (datetime64, midnight), ``knife`` and ``domestic_abuse``
     (bool), ``under_25`` (nullable boolean: missing where the source records no age).
     """
+    require(role, Permission.VIEW_INCIDENTS)
     conditions = [Incident.occurred_on >= selection.start, Incident.occurred_on <= selection.end]
     if selection.categories:
         conditions.append(Incident.category.in_(selection.categories))
@@ -244,8 +253,9 @@ def dataset_info(engine: Engine) -> dict[str, str]:
         return {row.key: row.value for row in session.scalars(select(DatasetInfo))}
 
 
-def table_counts(engine: Engine, table_names: list[str]) -> dict[str, int]:
+def table_counts(engine: Engine, table_names: list[str], role: Role | None) -> dict[str, int]:
     """Row count of each named table."""
+    require(role, Permission.VIEW_DATA_SOURCES)
     counts: dict[str, int] = {}
     with engine.connect() as connection:
         for name in table_names:

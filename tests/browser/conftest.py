@@ -45,7 +45,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(skip)
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
@@ -69,16 +69,26 @@ def _wait_until_healthy(process: subprocess.Popen, url: str, log_path: Path) -> 
 
 
 @contextmanager
-def running_app(database: Path, workdir: Path, **settings: str) -> Iterator[str]:
-    """Serve the app on ``database`` at a free 127.0.0.1 port; stop it afterwards."""
+def running_app(
+    database: Path,
+    workdir: Path,
+    script: str = "streamlit_app.py",
+    port: int | None = None,
+    **settings: str,
+) -> Iterator[str]:
+    """Serve ``script`` (the app) on ``database`` at 127.0.0.1 (a free port unless ``port``).
+
+    ``settings`` are environment variables for the server; it is stopped afterwards.
+    """
     prepare_static()
-    port = _free_port()
+    port = port or free_port()
     url = f"http://127.0.0.1:{port}"
     log_path = workdir / f"streamlit-{port}.log"
     env = {
         **os.environ,
         "DATABASE_URL": f"sqlite:///{database}",
         "MAP_TILES": "none",
+        "DEMO_MODE": "1",  # signed in as the demo analyst; sign-in itself has its own test
         "STREAMLIT_SERVER_PORT": str(port),
         "STREAMLIT_SERVER_ADDRESS": "127.0.0.1",
         "STREAMLIT_SERVER_HEADLESS": "true",
@@ -86,7 +96,7 @@ def running_app(database: Path, workdir: Path, **settings: str) -> Iterator[str]
     }
     with log_path.open("w") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "streamlit_app.py"],
+            [sys.executable, "-m", "streamlit", "run", script],
             cwd=PROJECT_ROOT,
             env=env,
             stdout=log,

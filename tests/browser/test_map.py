@@ -134,6 +134,8 @@ def test_panning_does_not_rerun_but_clicking_a_ward_shows_its_cso(page: Page, ap
     expect(panel).to_be_visible(timeout=20_000)
 
     assert rerun_requests(sent, app_url) - before == 1, "panning or zooming reran the page"
+    # the rerun ran the whole app, not the page alone: the account menu is still there
+    expect(page.get_by_text("Signed in as")).to_be_visible()
     expect(page.get_by_text(re.compile(r"\(E050\d{5}\)"))).to_be_visible()
 
 

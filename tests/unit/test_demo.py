@@ -2,6 +2,7 @@ from datetime import date
 
 import pytest
 
+from dashboard.access import Role
 from dashboard.demo import is_demo_loaded, seed_demo
 from dashboard.errors import DataError
 from dashboard.store import queries
@@ -10,15 +11,16 @@ from dashboard.store.session import make_engine
 from dashboard.taxonomy import load_taxonomy
 
 WANDSWORTH = "E09000032"
+ANALYST = Role.ANALYST
 
 
 def test_the_demo_borough_loads_22_wards_7_csos_2_bins_and_three_years_of_incidents(demo_db_url):
     engine = make_engine(demo_db_url)
 
-    wards = queries.current_wards(engine, WANDSWORTH)
-    assignments = queries.current_cso_assignments(engine, date(2026, 11, 27))
-    bins = queries.assets(engine, AssetKind.KNIFE_BIN)
-    first, last = queries.incident_span(engine)
+    wards = queries.current_wards(engine, WANDSWORTH, ANALYST)
+    assignments = queries.current_cso_assignments(engine, date(2026, 11, 27), ANALYST)
+    bins = queries.assets(engine, AssetKind.KNIFE_BIN, ANALYST)
+    first, last = queries.incident_span(engine, ANALYST)
 
     assert len(wards) == 22
     assert wards["population"].notna().all()
@@ -37,7 +39,7 @@ def test_every_demo_incident_is_in_a_ward_and_carries_its_category(demo_db_url):
     engine = make_engine(demo_db_url)
     everything = queries.IncidentFilter(date(2023, 11, 1), date(2026, 10, 31))
 
-    incidents = queries.incidents(engine, everything)
+    incidents = queries.incidents(engine, everything, ANALYST)
 
     assert len(incidents) > 12_000
     assert incidents["ward_code"].notna().all()
@@ -49,8 +51,8 @@ def test_every_demo_incident_is_in_a_ward_and_carries_its_category(demo_db_url):
 def test_assignment_history_keeps_an_earlier_cso(demo_db_url):
     engine = make_engine(demo_db_url)
 
-    earlier = queries.current_cso_assignments(engine, date(2022, 6, 1))
-    now = queries.current_cso_assignments(engine, date(2026, 11, 27))
+    earlier = queries.current_cso_assignments(engine, date(2022, 6, 1), ANALYST)
+    now = queries.current_cso_assignments(engine, date(2026, 11, 27), ANALYST)
 
     moved = earlier.merge(now, on="ward_code", suffixes=("_then", "_now"))
     assert 1 <= (moved["cso_id_then"] != moved["cso_id_now"]).sum() < 22
@@ -62,7 +64,7 @@ def test_seeding_twice_changes_nothing(demo_db_url):
     report = seed_demo(engine, WANDSWORTH, load_taxonomy())
 
     assert report.created is False
-    assert len(queries.current_wards(engine, WANDSWORTH)) == 22
+    assert len(queries.current_wards(engine, WANDSWORTH, ANALYST)) == 22
 
 
 def test_the_demo_refuses_another_borough(empty_db_url):

@@ -20,6 +20,7 @@ from dashboard.store.session import (
 DATA_MODEL_TABLES = [
     "action",
     "action_update",
+    "app_user",
     "asset",
     "cso",
     "cso_assignment",
@@ -27,6 +28,7 @@ DATA_MODEL_TABLES = [
     "dataset_info",
     "incident",
     "plan",
+    "user_change",
     "ward",
     "youth_bus_visit",
 ]

@@ -1,0 +1,102 @@
+"""Sign-in end to end: Streamlit's OpenID Connect against a local mock identity provider."""
+
+from __future__ import annotations
+
+import secrets
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.browser.conftest import free_port, running_app
+
+pytestmark = pytest.mark.browser
+
+ANALYST = "demo-analyst@example.org"
+
+
+@pytest.fixture
+def identity_provider(tmp_path: Path) -> Iterator[str]:
+    """oidc-provider-mock on 127.0.0.1 and a free port; yields its issuer address."""
+    port = free_port()
+    log_path = tmp_path / "oidc.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "oidc_provider_mock", "--port", str(port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    issuer = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    try:
+        while True:
+            try:
+                with urllib.request.urlopen(f"{issuer}/.well-known/openid-configuration"):
+                    break
+            except (urllib.error.URLError, ConnectionError):
+                if process.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(
+                        f"the mock identity provider did not start:\n{log_path.read_text()}"
+                    )
+                time.sleep(0.2)  # polling a server's readiness
+        yield issuer
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def auth_secrets(tmp_path: Path, issuer: str, app_port: int) -> Path:
+    path = tmp_path / "secrets.toml"
+    path.write_text(
+        "[auth]\n"
+        f'redirect_uri = "http://127.0.0.1:{app_port}/oauth2callback"\n'
+        f'cookie_secret = "{secrets.token_hex(32)}"\n'
+        'client_id = "community-safety-map"\n'
+        'client_secret = "not-a-real-secret"\n'
+        f'server_metadata_url = "{issuer}/.well-known/openid-configuration"\n',
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_sign_in_shows_the_allowed_pages_and_sign_out_locks_the_app_again(
+    page: Page, identity_provider: str, demo_db_file: Path, tmp_path: Path
+):
+    database = tmp_path / "demo.db"
+    database.write_bytes(demo_db_file.read_bytes())
+    app_port = free_port()
+    secrets_file = auth_secrets(tmp_path, identity_provider, app_port)
+
+    with running_app(
+        database, tmp_path, port=app_port, DEMO_MODE="0", STREAMLIT_SECRETS_FILES=str(secrets_file)
+    ) as url:
+        page.goto(url)
+        expect(page.get_by_role("heading", name="Community Safety Map")).to_be_visible(
+            timeout=30_000
+        )
+        expect(page.get_by_text("Wards and CSOs")).to_have_count(0)  # nothing internal yet
+
+        page.get_by_role("button", name="Sign in").click()
+        # the mock provider's form: who to be, then authorise
+        page.get_by_placeholder("sub").fill(ANALYST)
+        page.get_by_role("button", name="Authorize").click()
+
+        expect(page.get_by_text("Signed in as")).to_be_visible(timeout=30_000)
+        navigation = page.get_by_test_id("stSidebarNav")
+        expect(navigation.get_by_role("link", name="Map")).to_be_visible()
+        expect(navigation.get_by_role("link", name="Wards and CSOs")).to_be_visible()
+        expect(navigation.get_by_role("link", name="Users")).to_have_count(0)  # not an analyst's
+
+        page.get_by_role("button", name="Sign out").click()
+        page.get_by_role("button", name="End session").click()  # the provider's own step
+        expect(page.get_by_role("button", name="Sign in")).to_be_visible(timeout=30_000)
+        page.go_back()
+        page.goto(f"{url}/wards")
+        expect(page.get_by_role("button", name="Sign in")).to_be_visible(timeout=30_000)
+        expect(page.get_by_text("Signed in as")).to_have_count(0)
