@@ -24,6 +24,7 @@ from dashboard.static_assets import prepare_static
 from dashboard.store.queries import table_counts
 from dashboard.store.session import make_engine, migrate, require_current_schema, table_names
 from dashboard.taxonomy import load_taxonomy
+from dashboard.users import add_user
 
 log = logging.getLogger("dashboard.cli")
 # Whoever runs the command line holds the database itself; it acts as an administrator.
@@ -94,6 +95,24 @@ def _export_public_map(settings: Settings, out_dir: Path) -> int:
     return 0
 
 
+def _add_user(settings: Settings, arguments: argparse.Namespace) -> int:
+    """Register someone (the first administrator, typically) from the command line."""
+    engine = make_engine(settings.database_url)
+    require_current_schema(engine)
+    user_id = add_user(
+        engine,
+        "cli",
+        email=arguments.email,
+        display_name=arguments.name,
+        role=arguments.role,
+        agency=arguments.agency,
+    )
+    sys.stdout.write(
+        f"user {user_id} added: {arguments.email.strip().lower()} ({arguments.role})\n"
+    )
+    return 0
+
+
 COMMANDS = {
     "init-db": (_init_db, "create the database, or upgrade it to the newest schema (Alembic)"),
     "seed-demo": (_seed_demo, "load the demo borough into an empty database (idempotent)"),
@@ -124,6 +143,15 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     for name, (_handler, help_text) in COMMANDS.items():
         commands.add_parser(name, help=help_text, description=help_text)
+    add = commands.add_parser(
+        "add-user",
+        help="register a person who may sign in (the first administrator, typically)",
+        description="Register a person who may sign in, matched on their e-mail address.",
+    )
+    add.add_argument("email", help="the address their identity provider gives")
+    add.add_argument("--name", required=True, help="the name colleagues know them by")
+    add.add_argument("--role", required=True, choices=[role.value for role in Role])
+    add.add_argument("--agency", default=None, help="their agency (partners)")
     export = commands.add_parser(
         "export",
         help="write files for people outside the app",
@@ -144,6 +172,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings()
         if arguments.command == "export":
             return EXPORTS[arguments.export_kind][0](settings, arguments.out_dir)
+        if arguments.command == "add-user":
+            return _add_user(settings, arguments)
         return COMMANDS[arguments.command][0](settings)
     except CommunitySafetyError as error:
         sys.stderr.write(f"error: {error}\n")

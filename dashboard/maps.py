@@ -144,9 +144,12 @@ def _swatch(colour: str, label: str, border: str = "#555") -> str:
 def legend_html(
     cso_colours: dict[str, str], hotspot_breaks: list[int], cell_size_m: float, synthetic: bool
 ) -> str:
-    """The legend's HTML: what each layer's symbols and colours mean, all text escaped."""
+    """The legend's HTML: what each layer's symbols and colours mean, all text escaped.
+
+    The page shows it in full beside the map; on the map it is folded behind a "Legend" toggle,
+    so it never hides a bin or a bus stop.
+    """
     parts = [
-        "<details open><summary style='cursor:pointer;font-weight:bold'>Legend</summary>",
         _swatch("transparent", LAYER_WARDS, WARD_OUTLINE),
         f"<strong>{LAYER_CSO}</strong>",
         "<div style='display:grid;grid-template-columns:1fr 1fr;column-gap:6px'>",
@@ -165,8 +168,14 @@ def legend_html(
     ]
     if synthetic:
         parts.append("<em>Demo data: incidents, CSOs and schedules are synthetic.</em>")
-    parts.append("</details>")
     return "".join(parts)
+
+
+def _folded(body_html: str) -> str:
+    return (
+        "<details><summary style='cursor:pointer;font-weight:bold'>Legend</summary>"
+        f"{body_html}</details>"
+    )
 
 
 def _knife_bin_glyph() -> str:
@@ -384,8 +393,9 @@ def borough_map(
     add_hotspot_layer(fmap, cells_bng, hotspot_breaks, cell_size_m)
     add_knife_bin_layer(fmap, bins)
     add_youth_bus_layer(fmap, bus_stops, schedule)
-    folium.LayerControl(collapsed=False).add_to(fmap)
-    _Legend(legend_html(colours, hotspot_breaks, cell_size_m, synthetic)).add_to(fmap)
+    folium.LayerControl(collapsed=False, position="topleft").add_to(fmap)
+    _Legend(_folded(legend_html(colours, hotspot_breaks, cell_size_m, synthetic))).add_to(fmap)
+    # the layer control sits top left, over the Thames, clear of the borough
     fmap.fit_bounds([[miny, minx], [maxy, maxx]])
     return fmap
 

@@ -39,6 +39,9 @@ with map_col:
     count_col.metric("Incidents shown", f"{len(incidents):,}")
     cells_col.metric("Cells with incidents", f"{int((cells['incident_count'] > 0).sum()):,}")
     st.caption(summaries.describe_filter(selection, labels))
+    legend = maps.legend_html(
+        maps.cso_colours(assignments), breaks, hotspots.DEFAULT_CELL_SIZE_M, synthetic
+    )
     fmap = maps.borough_map(
         wards=wards,
         assignments=assignments,
@@ -59,6 +62,8 @@ with map_col:
         use_container_width=True,
         returned_objects=["last_active_drawing"],
     )
+    with st.expander("Legend", expanded=True):
+        st.html(f"<div class='map-legend-page'>{legend}</div>")  # every piece of text escaped
 
 with side_col:
     st.subheader("Ward")

@@ -46,3 +46,17 @@ def test_a_bad_setting_is_reported_not_raised(monkeypatch, capsys):
 def test_an_unknown_command_is_refused():
     with pytest.raises(SystemExit):
         main(["export-everything"])
+
+
+def test_the_first_administrator_is_added_from_the_command_line(empty_db_url, monkeypatch, capsys):
+    monkeypatch.setenv("DATABASE_URL", empty_db_url)
+
+    assert main(["add-user", "Chief@Council.gov.uk", "--name", "Chief", "--role", "admin"]) == 0
+    assert capsys.readouterr().out == "user 1 added: chief@council.gov.uk (admin)\n"
+    assert main(["add-user", "chief@council.gov.uk", "--name", "Again", "--role", "cso"]) == 2
+    assert "already registered" in capsys.readouterr().err
+
+    from dashboard.store.session import make_engine
+    from dashboard.users import principal_for_email
+
+    assert principal_for_email(make_engine(empty_db_url), "chief@council.gov.uk").role == "admin"

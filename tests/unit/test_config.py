@@ -77,3 +77,19 @@ def test_streamlit_serves_the_map_assets_and_reports_nothing_home():
     assert config["server"]["enableStaticServing"] is True
     assert config["server"]["enableXsrfProtection"] is True
     assert config["server"]["enableCORS"] is True  # Streamlit's "true" limits cross-origin access
+    assert config["server"]["maxUploadSize"] == 50  # MB
+
+
+def test_static_serving_holds_only_the_packaged_map_assets(tmp_path: Path):
+    from dashboard.config import DEFAULT_PUBLIC_DIR
+    from dashboard.static_assets import STATIC_DIR, prepare_static
+
+    written = prepare_static(tmp_path / "static")
+
+    assert {path.relative_to(tmp_path / "static").parts[:2] for path in written} == {
+        ("vendor", "leaflet"),
+        ("vendor", "jquery"),
+    }
+    assert all(path.suffix in {".js", ".css", ".png"} for path in written)
+    # exports and data are written elsewhere, never where Streamlit serves files
+    assert not DEFAULT_PUBLIC_DIR.is_relative_to(STATIC_DIR)
