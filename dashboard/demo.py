@@ -19,6 +19,7 @@ from dashboard.access import Role
 from dashboard.errors import DataError
 from dashboard.geo import BNG
 from dashboard.importers.boundaries import read_ons_wards
+from dashboard.importers.log import record_ward_history
 from dashboard.incidents import prepare_incidents
 from dashboard.store.models import (
     Action,
@@ -270,6 +271,7 @@ def seed_demo(
             if pd.isna(record["occurred_at"]):
                 record["occurred_at"] = None
         session.execute(insert(Incident), records)
+        record_ward_history(session, data_import.id, vintage)
         session.add(DatasetInfo(key="synthetic", value="true"))
         session.add(DatasetInfo(key="description", value="Demo borough: synthetic incidents"))
         session.flush()

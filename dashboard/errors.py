@@ -27,3 +27,7 @@ class EditConflict(CommunitySafetyError):
 
 class InvalidInput(CommunitySafetyError):
     """What a user typed cannot be used; the message says which field and why."""
+
+
+class ImportRefused(CommunitySafetyError):
+    """A whole file was refused before anything was written; the message says why and what to do."""

@@ -101,6 +101,7 @@ class ImportStatus(enum.StrEnum):
 
     COMMITTED = "committed"
     UNDONE = "undone"
+    REFUSED = "refused"  # the file was refused whole; nothing was written
 
 
 class Ward(Base):
@@ -212,8 +213,11 @@ class Incident(Base):
     latitude: Mapped[float] = mapped_column(Float)
     x_bng: Mapped[float] = mapped_column(Float)  # EPSG:27700 easting, metres
     y_bng: Mapped[float] = mapped_column(Float)  # EPSG:27700 northing, metres
-    ward_code: Mapped[str | None] = mapped_column(String(9))  # derived at import
+    ward_code: Mapped[str | None] = mapped_column(String(9))  # in the newest ward set, derived
     location_precision: Mapped[LocationPrecision]
+    # "day", or "month" where the source gives the month only (police.uk)
+    date_precision: Mapped[str] = mapped_column(String(8), default="day", server_default="day")
+    outcome: Mapped[str | None] = mapped_column(String(200))  # the latest outcome, where given
     import_id: Mapped[int | None] = mapped_column(ForeignKey("data_import.id"))
 
     __table_args__ = (
@@ -221,6 +225,18 @@ class Incident(Base):
         Index("ix_incident_occurred_on_category", "occurred_on", "category"),
         Index("ix_incident_ward_code_occurred_on", "ward_code", "occurred_on"),
     )
+
+
+class IncidentWard(Base):
+    """The ward an incident falls in under each boundary set, so old reports keep their wards."""
+
+    __tablename__ = "incident_ward"
+
+    incident_id: Mapped[int] = mapped_column(
+        ForeignKey("incident.id", ondelete="CASCADE"), primary_key=True
+    )
+    vintage: Mapped[str] = mapped_column(String(8), primary_key=True)
+    ward_code: Mapped[str | None] = mapped_column(String(9), index=True)
 
 
 class Plan(Base):
@@ -302,6 +318,9 @@ class DataImport(Base):
     rows_accepted: Mapped[int] = mapped_column(Integer)
     rows_rejected: Mapped[int] = mapped_column(Integer)
     status: Mapped[ImportStatus]
+    summary: Mapped[str | None] = mapped_column(Text)  # the report's lines, or why it was refused
+    undone_by: Mapped[str | None] = mapped_column(String(254))
+    undone_at: Mapped[datetime | None]
 
 
 class DatasetInfo(Base):

@@ -27,6 +27,7 @@ DATA_MODEL_TABLES = [
     "data_import",
     "dataset_info",
     "incident",
+    "incident_ward",
     "plan",
     "user_change",
     "ward",
@@ -121,3 +122,30 @@ def test_data_version_changes_when_an_import_is_added(demo_db_url):
         assert plan is not None  # plans do not change the data version; imports do
     assert data_version(engine) == before
     assert before.endswith(":1:1")
+
+
+def test_upgrading_a_store_with_incidents_keeps_them_and_fills_the_new_columns(tmp_path):
+    from alembic import command
+    from sqlalchemy import text
+
+    from dashboard.store.session import alembic_config
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    command.upgrade(alembic_config(engine), "0002")
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO incident (source, source_ref, occurred_on, offence, category, "
+                "knife, gun, domestic_abuse, longitude, latitude, x_bng, y_bng, "
+                "location_precision) VALUES ('police_uk', 'abc', '2024-01-01', 'Robbery', "
+                "'robbery', 0, 0, 0, -0.17, 51.46, 527000, 175000, 'snapped')"
+            )
+        )
+
+    assert migrate(engine) is True
+
+    with engine.connect() as connection:
+        row = connection.execute(
+            text("SELECT source_ref, date_precision, outcome FROM incident")
+        ).one()
+    assert tuple(row) == ("abc", "day", None)
