@@ -19,6 +19,7 @@ PAGES = {
     "pages/map.py": st.Page("pages/map.py", title="Map", icon=":material/map:", default=True),
     "pages/wards.py": st.Page("pages/wards.py", title="Wards and CSOs", icon=":material/groups:"),
     "pages/about.py": st.Page("pages/about.py", title="About the data", icon=":material/info:"),
+    "pages/data.py": st.Page("pages/data.py", title="Data", icon=":material/upload_file:"),
     "pages/users.py": st.Page("pages/users.py", title="Users", icon=":material/manage_accounts:"),
 }
 

@@ -55,6 +55,7 @@ PAGE_PERMISSIONS: dict[str, Permission] = {
     "pages/map.py": Permission.VIEW_MAP,
     "pages/wards.py": Permission.VIEW_CSOS,
     "pages/about.py": Permission.VIEW_DATA_SOURCES,
+    "pages/data.py": Permission.LOAD_DATA,
     "pages/users.py": Permission.MANAGE_USERS,
 }
 

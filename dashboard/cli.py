@@ -6,6 +6,7 @@ Every command honours ``DATABASE_URL`` (through ``load_settings``).
 from __future__ import annotations
 
 import argparse
+import getpass
 import logging
 import sys
 from collections.abc import Sequence
@@ -17,8 +18,11 @@ from dashboard.access import Role
 from dashboard.config import Settings, load_settings
 from dashboard.dates import today_in_london
 from dashboard.demo import seed_demo
-from dashboard.errors import CommunitySafetyError
+from dashboard.errors import CommunitySafetyError, ImportRefused
 from dashboard.exports import export_public_map
+from dashboard.importers.log import list_imports, undo_import
+from dashboard.importers.registry import IMPORT_KINDS
+from dashboard.importers.validation import ROWS_SHOWN_ON_SCREEN, check_size
 from dashboard.public_map import read_public_snapshot
 from dashboard.static_assets import prepare_static
 from dashboard.store.queries import table_counts
@@ -113,10 +117,74 @@ def _add_user(settings: Settings, arguments: argparse.Namespace) -> int:
     return 0
 
 
+def _import(settings: Settings, arguments: argparse.Namespace) -> int:
+    """Validate files, print the report, and write them unless --dry-run or refused rows."""
+    kind = IMPORT_KINDS[arguments.kind]
+    engine = make_engine(settings.database_url)
+    require_current_schema(engine)
+    files = [(path.name, _read_file(path)) for path in arguments.files]
+    extra = (
+        [(arguments.lsoa_boundaries.name, _read_file(arguments.lsoa_boundaries))]
+        if (getattr(arguments, "lsoa_boundaries", None))
+        else []
+    )
+    prepared = kind.prepare(engine, files, settings, OPERATOR, extra)
+    report = prepared.report
+    for line in report.summary_lines():
+        sys.stdout.write(f"{line}\n")
+    for error in report.rejected[:ROWS_SHOWN_ON_SCREEN]:
+        sys.stdout.write(
+            f"rejected {error.file_name} line {error.line}, {error.column} "
+            f"{error.value!r}: {error.reason}\n"
+        )
+    if report.rows_rejected > ROWS_SHOWN_ON_SCREEN:
+        sys.stdout.write(f"... and {report.rows_rejected - ROWS_SHOWN_ON_SCREEN:,} more\n")
+    if report.rejected and not arguments.accept_valid_rows:
+        sys.stderr.write(
+            f"error: {report.rows_rejected:,} row(s) rejected; nothing was written. Fix the file, "
+            "or add --accept-valid-rows to load the others\n"
+        )
+        return 2
+    if arguments.dry_run:
+        sys.stdout.write("dry run: nothing was written\n")
+        return 0
+    import_id = kind.commit(engine, prepared, f"cli:{getpass.getuser()}", OPERATOR)
+    sys.stdout.write(f"import {import_id} committed: {report.rows_accepted:,} rows\n")
+    return 0
+
+
+def _undo(settings: Settings, arguments: argparse.Namespace) -> int:
+    engine = make_engine(settings.database_url)
+    require_current_schema(engine)
+    removed = undo_import(engine, OPERATOR, f"cli:{getpass.getuser()}", arguments.import_id)
+    done = ", ".join(f"{table} {count:,}" for table, count in removed.items()) or "nothing"
+    sys.stdout.write(f"import {arguments.import_id} undone; removed {done}\n")
+    return 0
+
+
+def _imports(settings: Settings) -> int:
+    engine = make_engine(settings.database_url)
+    require_current_schema(engine)
+    for row in list_imports(engine, OPERATOR).itertuples():
+        sys.stdout.write(
+            f"{row.import_id}\t{row.kind}\t{row.status}\t{row.when:%Y-%m-%d %H:%M}\t"
+            f"{row.rows_loaded}\t{row.by}\t{row.file}\n"
+        )
+    return 0
+
+
+def _read_file(path: Path) -> bytes:
+    if not path.is_file():
+        raise ImportRefused(f"{path} does not exist or is not a file")
+    check_size(path.name, path.stat().st_size)
+    return path.read_bytes()
+
+
 COMMANDS = {
     "init-db": (_init_db, "create the database, or upgrade it to the newest schema (Alembic)"),
     "seed-demo": (_seed_demo, "load the demo borough into an empty database (idempotent)"),
     "stats": (_stats, "print one 'table: count' line per table"),
+    "imports": (_imports, "list the import log, newest first"),
     "prepare-static": (_prepare_static, "copy Leaflet and jQuery from installed packages"),
     "prepare": (
         _prepare,
@@ -152,6 +220,29 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--name", required=True, help="the name colleagues know them by")
     add.add_argument("--role", required=True, choices=[role.value for role in Role])
     add.add_argument("--agency", default=None, help="their agency (partners)")
+    load = commands.add_parser(
+        "import",
+        help="validate a file and load it (all or nothing); --dry-run only validates",
+        description="Validate files, show what is wrong, then load them in one transaction.",
+    )
+    kinds_in = load.add_subparsers(dest="kind", required=True, metavar="KIND")
+    for name, kind in IMPORT_KINDS.items():
+        sub = kinds_in.add_parser(name, help=kind.help, description=kind.help)
+        sub.add_argument("files", nargs="+", type=Path, metavar="FILE")
+        sub.add_argument("--dry-run", action="store_true", help="validate and report only")
+        sub.add_argument(
+            "--accept-valid-rows",
+            action="store_true",
+            help="load the valid rows even when some are rejected (the report lists them)",
+        )
+        if name == "population":
+            sub.add_argument(
+                "--lsoa-boundaries",
+                type=Path,
+                help="LSOA boundaries (GeoJSON, GeoPackage or zipped Shapefile)",
+            )
+    undo = commands.add_parser("undo", help="undo an import (see `imports` for the ids)")
+    undo.add_argument("import_id", type=int)
     export = commands.add_parser(
         "export",
         help="write files for people outside the app",
@@ -174,6 +265,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXPORTS[arguments.export_kind][0](settings, arguments.out_dir)
         if arguments.command == "add-user":
             return _add_user(settings, arguments)
+        if arguments.command == "import":
+            return _import(settings, arguments)
+        if arguments.command == "undo":
+            return _undo(settings, arguments)
         return COMMANDS[arguments.command][0](settings)
     except CommunitySafetyError as error:
         sys.stderr.write(f"error: {error}\n")

@@ -73,8 +73,10 @@ def prepare_incidents(
             "offence": kept["offence"],
             "category": [found.category for found in kept_classes],
             # the source's flag, or one the offence implies (a bladed article is knife-enabled)
-            "knife": kept["knife"].to_numpy(dtype=bool) | [found.knife for found in kept_classes],
-            "gun": kept["gun"].to_numpy(dtype=bool) | [found.gun for found in kept_classes],
+            "knife": kept["knife"].to_numpy(dtype=bool)
+            | np.array([found.knife for found in kept_classes], dtype=bool),
+            "gun": kept["gun"].to_numpy(dtype=bool)
+            | np.array([found.gun for found in kept_classes], dtype=bool),
             "domestic_abuse": kept["domestic_abuse"].to_numpy(dtype=bool),
             "victim_age_band": kept["victim_age_band"],
             "under_25": [taxonomy.is_under_25(band) for band in kept["victim_age_band"]],

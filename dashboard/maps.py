@@ -18,7 +18,7 @@ from branca.element import MacroElement
 from jinja2 import Template
 
 from dashboard.geo import WGS84
-from dashboard.hotspots import class_labels, class_of
+from dashboard.hotspots import class_labels, class_of, count_class_breaks, count_incidents_by_cell
 
 # Okabe-Ito: distinguishable with the common colour-vision deficiencies (Okabe & Ito, 2008)
 CSO_PALETTE = (
@@ -408,3 +408,38 @@ def map_html(fmap: folium.Map) -> str:
 def feature_json(frame: gpd.GeoDataFrame) -> str:
     """GeoJSON text of ``frame`` in WGS84 (used by tests and exports)."""
     return json.dumps(json.loads(frame.to_crs(WGS84).to_json()))
+
+
+def import_preview_map(payload: object, style: MapStyle) -> folium.Map | None:
+    """A map of what an import would load, before it is written; None when there is nothing to draw.
+
+    Incidents are shown as 250 m cells counted on the server (never one marker each); ward
+    boundaries as outlines with their names.
+    """
+    if isinstance(payload, gpd.GeoDataFrame) and not payload.empty:
+        shapes = payload.to_crs(WGS84)
+        minx, miny, maxx, maxy = shapes.total_bounds
+        fmap = offline_map(((miny + maxy) / 2, (minx + maxx) / 2), style)
+        labels = [column for column in ("code", "name") if column in shapes.columns]
+        folium.GeoJson(
+            _escaped(shapes[[*labels, "geometry"]], labels).to_json(),
+            style_function=lambda _feature: {
+                "color": WARD_OUTLINE,
+                "weight": 2,
+                "fillOpacity": 0.1,
+            },
+            tooltip=folium.GeoJsonTooltip(fields=labels) if labels else None,
+        ).add_to(fmap)
+        fmap.fit_bounds([[miny, minx], [maxy, maxx]])
+        return fmap
+    frame = getattr(payload, "incidents", payload)
+    if isinstance(frame, pd.DataFrame) and {"x_bng", "y_bng"} <= set(frame.columns) and len(frame):
+        cells = count_incidents_by_cell(frame["x_bng"].to_numpy(), frame["y_bng"].to_numpy())
+        cells["ward_code"] = ""
+        breaks = count_class_breaks(cells["incident_count"])
+        minx, miny, maxx, maxy = cells.to_crs(WGS84).total_bounds
+        fmap = offline_map(((miny + maxy) / 2, (minx + maxx) / 2), style)
+        add_hotspot_layer(fmap, cells, breaks, 250.0)
+        fmap.fit_bounds([[miny, minx], [maxy, maxx]])
+        return fmap
+    return None

@@ -17,6 +17,7 @@ from dashboard.config import Settings, load_settings
 from dashboard.demo import DEMO_USERS, is_demo_loaded
 from dashboard.errors import CommunitySafetyError, NotAllowed
 from dashboard.geo import BNG
+from dashboard.importers.validation import ROWS_SHOWN_ON_SCREEN, ImportReport
 from dashboard.maps import MapStyle
 from dashboard.store import queries
 from dashboard.store.models import AssetKind
@@ -351,3 +352,17 @@ def auth_configured() -> bool:
         return "auth" in st.secrets
     except FileNotFoundError:
         return False
+
+
+def rejected_rows_table(report: ImportReport) -> pd.DataFrame:
+    """The first rejected rows of an import report, as the Data page lists them."""
+    shown = report.rejected[:ROWS_SHOWN_ON_SCREEN]
+    return pd.DataFrame(
+        {
+            "file": [error.file_name for error in shown],
+            "line": [error.line for error in shown],
+            "column": [error.column for error in shown],
+            "value": [error.value for error in shown],
+            "reason": [error.reason for error in shown],
+        }
+    )

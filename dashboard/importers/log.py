@@ -25,6 +25,14 @@ from dashboard.store.session import session_scope
 
 log = logging.getLogger(__name__)
 
+# Imports that change rows already there, rather than add rows, are replaced, not undone.
+IMPORT_AGAIN_INSTEAD_OF_UNDO = {
+    "boundaries": "A ward boundary import cannot be undone: incidents are placed in its wards. "
+    "Import the previous boundary file again instead.",
+    "population": "A population import cannot be undone: it changed the wards' populations. "
+    "Import the previous population file again instead.",
+}
+
 
 def now_in_london() -> datetime:
     """The wall-clock time in London, without a zone, as the log stores it."""
@@ -119,8 +127,8 @@ def undo_import(
     """Remove everything an import added, in one transaction, and mark it undone.
 
     Returns the rows removed per table. Raises InvalidInput for an unknown import, one already
-    undone, or a ward boundary import (every incident's ward depends on the ward set: import the
-    previous boundary file again instead, which re-derives them).
+    undone, or one that changed rows rather than adding them (ward boundaries, populations):
+    those are put right by importing the previous file again.
     """
     require(role, Permission.LOAD_DATA)
     removed: dict[str, int] = {}
@@ -130,11 +138,8 @@ def undo_import(
             raise InvalidInput(f"There is no import {import_id}")
         if entry.status is not ImportStatus.COMMITTED:
             raise InvalidInput(f"Import {import_id} is {entry.status.value}; nothing to undo")
-        if entry.kind == "boundaries":
-            raise InvalidInput(
-                "A ward boundary import cannot be undone: incidents are placed in its wards. "
-                "Import the previous boundary file again instead."
-            )
+        if entry.kind in IMPORT_AGAIN_INSTEAD_OF_UNDO:
+            raise InvalidInput(IMPORT_AGAIN_INSTEAD_OF_UNDO[entry.kind])
         stop_ids = select(Asset.id).where(Asset.import_id == import_id)
         removed["youth_bus_visit"] = session.execute(
             delete(YouthBusVisit).where(YouthBusVisit.stop_id.in_(stop_ids))

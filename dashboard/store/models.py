@@ -310,7 +310,7 @@ class DataImport(Base):
     __tablename__ = "data_import"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    kind: Mapped[str] = mapped_column(String(40))  # "demo", "boundaries", "police_uk", ...
+    kind: Mapped[str] = mapped_column(String(40))  # "demo", "boundaries", "police-uk", ...
     file_name: Mapped[str] = mapped_column(String(300))
     file_sha256: Mapped[str] = mapped_column(String(64))
     imported_by: Mapped[str] = mapped_column(String(120))

@@ -13,6 +13,7 @@ PAGE_TITLES = {
     "pages/map.py": "Wandsworth: community safety map",
     "pages/wards.py": "Wards and Community Safety Officers",
     "pages/about.py": "About the data",
+    "pages/data.py": "Data",
     "pages/users.py": "Users",
 }
 USERS = {

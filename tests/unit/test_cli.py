@@ -60,3 +60,38 @@ def test_the_first_administrator_is_added_from_the_command_line(empty_db_url, mo
     from dashboard.users import principal_for_email
 
     assert principal_for_email(make_engine(empty_db_url), "chief@council.gov.uk").role == "admin"
+
+
+def test_import_checks_first_loads_all_or_nothing_and_can_be_undone(
+    demo_db_url, monkeypatch, capsys
+):
+    from dashboard import PROJECT_ROOT
+
+    monkeypatch.setenv("DATABASE_URL", demo_db_url)
+    month = PROJECT_ROOT / "tests" / "fixtures" / "police_uk" / "2024-01-metropolitan-street.csv"
+    before = stats(capsys)["incident"]
+
+    assert main(["import", "police-uk", str(month), "--dry-run"]) == 0
+    dry_run = capsys.readouterr().out
+    assert "dry run: nothing was written" in dry_run
+    assert stats(capsys)["incident"] == before
+
+    assert main(["import", "police-uk", str(month)]) == 0
+    committed = capsys.readouterr().out
+    import_id = int(committed.split("import ")[-1].split(" committed")[0])
+    loaded = stats(capsys)["incident"] - before
+    assert loaded > 0
+    assert f": {loaded} rows" in committed.splitlines()[-1].replace(",", "")
+
+    assert main(["undo", str(import_id)]) == 0
+    assert f"import {import_id} undone; removed incident {loaded}" in capsys.readouterr().out
+    assert stats(capsys)["incident"] == before
+
+
+def test_a_refused_file_exits_non_zero_with_the_reason(tmp_path, demo_db_url, monkeypatch, capsys):
+    monkeypatch.setenv("DATABASE_URL", demo_db_url)
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"")
+
+    assert main(["import", "police-uk", str(empty)]) == 2
+    assert "empty.csv is empty" in capsys.readouterr().err

@@ -1,0 +1,79 @@
+"""Every kind of import, by name: how to prepare (validate) it and how to commit (write) it.
+
+The command line and the Data page both go through this table, so a kind behaves the same
+wherever it is loaded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+
+from dashboard.access import Role
+from dashboard.config import Settings
+from dashboard.importers.boundaries import commit_boundaries, prepare_boundaries
+from dashboard.importers.police_uk import commit_police_uk, prepare_police_uk
+from dashboard.importers.population import commit_population, prepare_population
+from dashboard.importers.validation import PreparedImport
+
+Files = list[tuple[str, bytes]]
+
+
+@dataclass(frozen=True)
+class ImportKind:
+    """One kind of file the app can load."""
+
+    name: str  # as typed on the command line: python -m dashboard import NAME FILE...
+    label: str  # as shown on the Data page
+    accepts: tuple[str, ...]  # file endings offered in the upload box
+    help: str
+    prepare: Callable[[Engine, Files, Settings, Role | None, Files], PreparedImport]
+    commit: Callable[[Engine, PreparedImport, str, Role | None], int]
+
+
+def _police_uk(engine: Engine, files: Files, settings: Settings, role: Role | None, _extra: Files):
+    return prepare_police_uk(engine, files, settings.borough_code, role=role)
+
+
+def _boundaries(engine: Engine, files: Files, settings: Settings, role: Role | None, _extra: Files):
+    return prepare_boundaries(engine, files, settings.borough_code, role)
+
+
+def _population(engine: Engine, files: Files, settings: Settings, role: Role | None, extra: Files):
+    return prepare_population(
+        engine, files, settings.borough_code, role, lsoa_boundaries=extra[0] if extra else None
+    )
+
+
+IMPORT_KINDS: dict[str, ImportKind] = {
+    kind.name: kind
+    for kind in (
+        ImportKind(
+            "police-uk",
+            "police.uk street-level crimes (CSV files or the download's zip)",
+            ("csv", "zip"),
+            "police.uk street-level CSVs exactly as downloaded: one month, many, or the zip",
+            _police_uk,
+            commit_police_uk,
+        ),
+        ImportKind(
+            "boundaries",
+            "ONS ward boundaries (GeoJSON, GeoPackage or zipped Shapefile)",
+            ("geojson", "json", "gpkg", "zip"),
+            "ONS ward boundaries of any vintage (WDyyCD, WDyyNM, LADyyCD)",
+            _boundaries,
+            commit_boundaries,
+        ),
+        ImportKind(
+            "population",
+            "Ward population (CSV), or ONS LSOA estimates with LSOA boundaries",
+            ("csv", "geojson", "json"),
+            "ward population CSV (ward_code, population), or ONS LSOA estimates with "
+            "--lsoa-boundaries FILE (each LSOA counted in the ward holding its centroid)",
+            _population,
+            commit_population,
+        ),
+    )
+}

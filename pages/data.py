@@ -1,0 +1,120 @@
+import streamlit as st
+from streamlit_folium import st_folium
+
+from dashboard import maps, ui
+from dashboard.access import Permission
+from dashboard.errors import CommunitySafetyError
+from dashboard.importers.log import list_imports, undo_import
+from dashboard.importers.registry import IMPORT_KINDS
+from dashboard.importers.validation import ROWS_SHOWN_ON_SCREEN
+
+user = ui.require_page(Permission.LOAD_DATA)
+store = ui.engine()
+config = ui.settings()
+st.title("Data")
+st.caption(
+    "Load official files. Each file is checked first and nothing is written until you confirm; "
+    "then it is loaded whole or not at all, logged, and can be undone."
+)
+if done := st.session_state.pop("data_done", None):  # said after the rerun that shows it
+    st.success(done)
+
+st.subheader("Load a file")
+kind_name = st.selectbox(
+    "What are you loading?",
+    list(IMPORT_KINDS),
+    format_func=lambda name: IMPORT_KINDS[name].label,
+    key="import_kind",
+)
+kind = IMPORT_KINDS[kind_name]
+uploads = st.file_uploader(
+    "Files", type=list(kind.accepts), accept_multiple_files=True, key=f"upload_{kind_name}"
+)
+extra = []
+if kind_name == "population":
+    lsoa = st.file_uploader(
+        "LSOA boundaries (only with ONS LSOA estimates)",
+        type=["geojson", "json", "gpkg", "zip"],
+        key="lsoa",
+    )
+    extra = [(lsoa.name, lsoa.getvalue())] if lsoa else []
+
+if st.button("Check the files", disabled=not uploads, key="check_files"):
+    try:
+        files = [(upload.name, upload.getvalue()) for upload in uploads]
+        with st.spinner("Checking every row..."):
+            st.session_state["prepared"] = (
+                kind_name,
+                kind.prepare(store, files, config, user.role, extra),
+            )
+    except CommunitySafetyError as error:
+        st.session_state.pop("prepared", None)
+        st.error(str(error))
+
+prepared_kind, prepared = st.session_state.get("prepared", (None, None))
+if prepared is not None and prepared_kind == kind_name:
+    report = prepared.report
+    read_col, load_col, rejected_col = st.columns(3)
+    read_col.metric("Rows read", f"{report.rows_read:,}")
+    load_col.metric("Rows to load", f"{report.rows_accepted:,}")
+    rejected_col.metric("Rows rejected", f"{report.rows_rejected:,}")
+    for line in report.summary_lines()[2:]:
+        st.markdown(f"- {line}")
+    if report.rejected:
+        st.warning(
+            f"{report.rows_rejected:,} row(s) were rejected. The first "
+            f"{min(ROWS_SHOWN_ON_SCREEN, report.rows_rejected)} are listed; download them all."
+        )
+        ui.show_table(ui.rejected_rows_table(report))
+        st.download_button(
+            "Download every rejected row (CSV)",
+            report.rejected_csv(),
+            file_name="rejected_rows.csv",
+            mime="text/csv",
+            key="download_rejected",
+        )
+    preview = maps.import_preview_map(prepared.payload, ui.map_style())
+    if preview is not None:
+        st.caption("What will be loaded:")
+        st_folium(
+            preview, key="import_preview", height=420, use_container_width=True, returned_objects=[]
+        )
+    if st.button(
+        f"Load {report.rows_accepted:,} rows",
+        type="primary",
+        disabled=report.rows_accepted == 0 and kind_name == "police-uk",
+        key="confirm_import",
+    ):
+        try:
+            with st.spinner("Loading, in one transaction..."):
+                import_id = kind.commit(store, prepared, user.email, user.role)
+            st.session_state.pop("prepared", None)
+            st.session_state["data_done"] = f"Loaded as import {import_id}."
+            st.rerun()
+        except CommunitySafetyError as error:
+            st.error(str(error))
+
+st.subheader("Import log")
+history = list_imports(store, user.role)
+ui.show_table(history)
+committed = history[history["status"] == "committed"]
+if not committed.empty:
+    with st.form("undo_import"):
+        import_id = st.selectbox(
+            "Undo an import",
+            committed["import_id"].tolist(),
+            format_func=lambda i: f"{i}: {committed.set_index('import_id').loc[i, 'file']}",
+            key="undo_id",
+        )
+        sure = st.checkbox("Yes, remove everything this import loaded", key="undo_sure")
+        if st.form_submit_button("Undo import"):
+            if not sure:
+                st.error("Tick the box to confirm; nothing was changed.")
+            else:
+                try:
+                    removed = undo_import(store, user.role, user.email, int(import_id))
+                    counts = ", ".join(f"{t} {n:,}" for t, n in removed.items()) or "nothing"
+                    st.session_state["data_done"] = f"Import {import_id} undone: removed {counts}."
+                    st.rerun()
+                except CommunitySafetyError as error:
+                    st.error(str(error))
