@@ -44,6 +44,7 @@ test: $(DEV) $(NODE_DEPS)
 bench: $(DEV)
 	$(BIN)/python -m dashboard prepare-static
 	$(BIN)/python benchmarks/bench_map.py
+	$(BIN)/python benchmarks/bench_import.py
 
 lint: $(DEV)
 	$(BIN)/ruff check .

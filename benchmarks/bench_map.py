@@ -37,7 +37,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from pathlib import Path
 
 import folium
@@ -55,7 +55,7 @@ from streamlit.testing.v1 import AppTest
 
 from dashboard import PROJECT_ROOT, hotspots, maps
 from dashboard.access import Role
-from dashboard.dates import today_in_london
+from dashboard.dates import today_in_london, whole_months_window
 from dashboard.demo import DEMO_BOROUGH_CODE, seed_demo
 from dashboard.geo import BNG, assign_ward_codes, bng_to_wgs84
 from dashboard.store import queries
@@ -68,7 +68,7 @@ from dashboard.store.models import (
 )
 from dashboard.store.session import make_engine, migrate, session_scope
 from dashboard.taxonomy import load_taxonomy
-from dashboard.ui import DEFAULT_LOOK_BACK_DAYS
+from dashboard.ui import DEFAULT_LOOK_BACK_MONTHS
 
 log = logging.getLogger("bench_map")
 OPERATOR = Role.ANALYST  # the benchmark reads as an analyst would
@@ -84,6 +84,8 @@ MAX_RESAMPLE_ROUNDS = 50
 SIZE_TOLERANCE = 0.05  # the map page's HTML may differ by at most 5% between the sizes
 APP_TIMEOUT_S = 600
 SEED = 20_240_401
+# the demo ends on 31 October, so its last 12 whole months are the 365 days before
+DEFAULT_LOOK_BACK_DAYS = 365
 KB = 1024
 
 
@@ -413,8 +415,8 @@ def default_filter(engine: Engine) -> queries.IncidentFilter:
     span = queries.incident_span(engine, OPERATOR)
     assert span is not None
     first, last = span
-    start = max(first, last - timedelta(days=DEFAULT_LOOK_BACK_DAYS - 1))
-    return queries.IncidentFilter(start=start, end=last)
+    start, end = whole_months_window(first, last, DEFAULT_LOOK_BACK_MONTHS)
+    return queries.IncidentFilter(start=start, end=end)
 
 
 def load_map_inputs(engine: Engine, steps_s: dict[str, float]) -> MapInputs:

@@ -128,7 +128,8 @@ def _import(settings: Settings, arguments: argparse.Namespace) -> int:
         if (getattr(arguments, "lsoa_boundaries", None))
         else []
     )
-    prepared = kind.prepare(engine, files, settings, OPERATOR, extra)
+    prepared = kind.prepare(engine, files, settings, OPERATOR, extra, _print_progress)
+    sys.stderr.write("\n")
     report = prepared.report
     for line in report.summary_lines():
         sys.stdout.write(f"{line}\n")
@@ -151,6 +152,11 @@ def _import(settings: Settings, arguments: argparse.Namespace) -> int:
     import_id = kind.commit(engine, prepared, f"cli:{getpass.getuser()}", OPERATOR)
     sys.stdout.write(f"import {import_id} committed: {report.rows_accepted:,} rows\n")
     return 0
+
+
+def _print_progress(rows: int) -> None:
+    sys.stderr.write(f"\rchecked {rows:,} rows")
+    sys.stderr.flush()
 
 
 def _undo(settings: Settings, arguments: argparse.Namespace) -> int:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from datetime import date, timedelta
+from collections.abc import Callable
+from datetime import date
 
 import geopandas as gpd
 import pandas as pd
@@ -14,6 +15,7 @@ from sqlalchemy import Engine
 from dashboard import hotspots
 from dashboard.access import ROLE_LABELS, Permission, Principal, Role, require
 from dashboard.config import Settings, load_settings
+from dashboard.dates import whole_months_window
 from dashboard.demo import DEMO_USERS, is_demo_loaded
 from dashboard.errors import CommunitySafetyError, NotAllowed
 from dashboard.geo import BNG
@@ -28,7 +30,7 @@ from dashboard.users import principal_for_email
 
 log = logging.getLogger(__name__)
 
-DEFAULT_LOOK_BACK_DAYS = 365
+DEFAULT_LOOK_BACK_MONTHS = 12
 
 
 def settings() -> Settings:
@@ -175,7 +177,8 @@ def incident_filter_widgets(
         st.warning("No incidents are loaded yet. Import a police.uk file or the police extract.")
         return None
     first, last = span
-    default_start = max(first, last - timedelta(days=DEFAULT_LOOK_BACK_DAYS - 1))
+    default_start, last = whole_months_window(first, last, DEFAULT_LOOK_BACK_MONTHS)
+    first = first.replace(day=1)
     start = st.date_input(
         "From",
         value=default_start,
@@ -366,3 +369,16 @@ def rejected_rows_table(report: ImportReport) -> pd.DataFrame:
             "reason": [error.reason for error in shown],
         }
     )
+
+
+BYTES_PER_ROW_ESTIMATE = 110  # a police.uk row is about this long; only for the progress bar
+
+
+def row_progress(bar: object, total_bytes: int) -> Callable[[int], None]:
+    """A progress callback that moves ``bar`` (an ``st.progress``) by rows checked so far."""
+    expected_rows = max(total_bytes / BYTES_PER_ROW_ESTIMATE, 1)
+
+    def show(rows: int) -> None:
+        bar.progress(min(rows / expected_rows, 1.0), text=f"Checked {rows:,} rows...")
+
+    return show

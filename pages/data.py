@@ -42,11 +42,11 @@ if kind_name == "population":
 if st.button("Check the files", disabled=not uploads, key="check_files"):
     try:
         files = [(upload.name, upload.getvalue()) for upload in uploads]
-        with st.spinner("Checking every row..."):
-            st.session_state["prepared"] = (
-                kind_name,
-                kind.prepare(store, files, config, user.role, extra),
-            )
+        bar = st.progress(0.0, text="Checking every row...")
+        estimate = ui.row_progress(bar, sum(len(content) for _name, content in files))
+        prepared_now = kind.prepare(store, files, config, user.role, extra, estimate)
+        bar.empty()
+        st.session_state["prepared"] = (kind_name, prepared_now)
     except CommunitySafetyError as error:
         st.session_state.pop("prepared", None)
         st.error(str(error))

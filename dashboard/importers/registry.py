@@ -19,6 +19,7 @@ from dashboard.importers.population import commit_population, prepare_population
 from dashboard.importers.validation import PreparedImport
 
 Files = list[tuple[str, bytes]]
+Progress = Callable[[int], None]  # called with the rows handled so far
 
 
 @dataclass(frozen=True)
@@ -29,19 +30,40 @@ class ImportKind:
     label: str  # as shown on the Data page
     accepts: tuple[str, ...]  # file endings offered in the upload box
     help: str
-    prepare: Callable[[Engine, Files, Settings, Role | None, Files], PreparedImport]
-    commit: Callable[[Engine, PreparedImport, str, Role | None], int]
+    prepare: Callable[..., PreparedImport]  # (engine, files, settings, role, extra, progress)
+    commit: Callable[..., int]  # (engine, prepared, imported_by, role)
 
 
-def _police_uk(engine: Engine, files: Files, settings: Settings, role: Role | None, _extra: Files):
-    return prepare_police_uk(engine, files, settings.borough_code, role=role)
+def _police_uk(
+    engine: Engine,
+    files: Files,
+    settings: Settings,
+    role: Role | None,
+    _extra: Files,
+    progress: Progress | None = None,
+) -> PreparedImport:
+    return prepare_police_uk(engine, files, settings.borough_code, role=role, progress=progress)
 
 
-def _boundaries(engine: Engine, files: Files, settings: Settings, role: Role | None, _extra: Files):
+def _boundaries(
+    engine: Engine,
+    files: Files,
+    settings: Settings,
+    role: Role | None,
+    _extra: Files,
+    _progress: Progress | None = None,
+) -> PreparedImport:
     return prepare_boundaries(engine, files, settings.borough_code, role)
 
 
-def _population(engine: Engine, files: Files, settings: Settings, role: Role | None, extra: Files):
+def _population(
+    engine: Engine,
+    files: Files,
+    settings: Settings,
+    role: Role | None,
+    extra: Files,
+    _progress: Progress | None = None,
+) -> PreparedImport:
     return prepare_population(
         engine, files, settings.borough_code, role, lsoa_boundaries=extra[0] if extra else None
     )

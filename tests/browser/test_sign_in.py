@@ -2,67 +2,16 @@
 
 from __future__ import annotations
 
-import secrets
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import free_port, running_app
+from tests.browser.conftest import auth_secrets, free_port, running_app
 
 pytestmark = pytest.mark.browser
 
 ANALYST = "demo-analyst@example.org"
-
-
-@pytest.fixture
-def identity_provider(tmp_path: Path) -> Iterator[str]:
-    """oidc-provider-mock on 127.0.0.1 and a free port; yields its issuer address."""
-    port = free_port()
-    log_path = tmp_path / "oidc.log"
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "oidc_provider_mock", "--port", str(port)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    issuer = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    try:
-        while True:
-            try:
-                with urllib.request.urlopen(f"{issuer}/.well-known/openid-configuration"):
-                    break
-            except (urllib.error.URLError, ConnectionError):
-                if process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(
-                        f"the mock identity provider did not start:\n{log_path.read_text()}"
-                    )
-                time.sleep(0.2)  # polling a server's readiness
-        yield issuer
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-
-
-def auth_secrets(tmp_path: Path, issuer: str, app_port: int) -> Path:
-    path = tmp_path / "secrets.toml"
-    path.write_text(
-        "[auth]\n"
-        f'redirect_uri = "http://127.0.0.1:{app_port}/oauth2callback"\n'
-        f'cookie_secret = "{secrets.token_hex(32)}"\n'
-        'client_id = "community-safety-map"\n'
-        'client_secret = "not-a-real-secret"\n'
-        f'server_metadata_url = "{issuer}/.well-known/openid-configuration"\n',
-        encoding="utf-8",
-    )
-    return path
 
 
 def test_sign_in_shows_the_allowed_pages_and_sign_out_locks_the_app_again(

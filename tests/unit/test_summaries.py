@@ -86,3 +86,23 @@ def test_filters_and_slots_read_as_plain_english():
     assert (
         describe_slot(None, date(2026, 7, 4), time(12), time(15)) == "Sat 04 Jul 2026 12:00-15:00"
     )
+
+
+def test_the_default_window_is_twelve_whole_months():
+    from dashboard.dates import month_end, whole_months_window
+
+    # police.uk dates each crime to the 1st of its month; the window still ends on the 30th
+    assert whole_months_window(date(2016, 1, 1), date(2018, 6, 1)) == (
+        date(2017, 7, 1),
+        date(2018, 6, 30),
+    )
+    assert whole_months_window(date(2023, 11, 1), date(2026, 10, 31)) == (
+        date(2025, 11, 1),
+        date(2026, 10, 31),
+    )
+    assert whole_months_window(date(2024, 3, 15), date(2024, 6, 2)) == (
+        date(2024, 3, 1),
+        date(2024, 6, 30),
+    )
+    assert month_end(date(2024, 2, 10)) == date(2024, 2, 29)
+    assert month_end(date(2024, 12, 1)) == date(2024, 12, 31)

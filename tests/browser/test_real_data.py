@@ -1,0 +1,79 @@
+"""The product on real files: ONS wards and population, police.uk crimes, signed in, on the map."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from dashboard.access import Role
+from dashboard.cli import main
+from dashboard.store.session import make_engine, migrate
+from tests.browser.conftest import ARTIFACTS, auth_secrets, free_port, running_app
+from tests.browser.test_map import MAP_FRAME
+from tests.conftest import REALDATA
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not REALDATA.is_dir(), reason=f"no real data at {REALDATA}"),
+]
+ADMIN = "chief@council.example.org"
+
+
+def load_real_borough(database: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Build a store the way a council would: migrate, then import the official files."""
+    url = f"sqlite:///{database}"
+    migrate(make_engine(url))
+    monkeypatch.setenv("DATABASE_URL", url)
+    boundaries = REALDATA / "boundaries"
+    violence = (
+        REALDATA
+        / "crime"
+        / "derived_from_api_wandsworth_violence_robbery_weapons_2016-01_2018-06.csv"
+    )
+    steps = [
+        ["import", "boundaries", str(boundaries / "wandsworth_wards_2022.geojson")],
+        [
+            "import",
+            "population",
+            str(REALDATA / "population" / "wandsworth_lsoa_population_mid2020.csv"),
+            "--lsoa-boundaries",
+            str(boundaries / "wandsworth_lsoa_2011.geojson"),
+        ],
+        ["import", "police-uk", str(violence)],
+        ["add-user", ADMIN, "--name", "Chief Analyst", "--role", Role.ANALYST.value],
+    ]
+    for step in steps:
+        assert main(step) == 0, step
+
+
+def test_the_map_works_on_imported_real_data(
+    page: Page, identity_provider: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    database = tmp_path / "real.db"
+    load_real_borough(database, monkeypatch)
+    app_port = free_port()
+    secrets_file = auth_secrets(tmp_path, identity_provider, app_port)
+
+    with running_app(
+        database, tmp_path, port=app_port, DEMO_MODE="0", STREAMLIT_SECRETS_FILES=str(secrets_file)
+    ) as url:
+        page.goto(url)
+        page.get_by_role("button", name="Sign in").click()
+        page.get_by_placeholder("sub").fill(ADMIN)
+        page.get_by_role("button", name="Authorize").click()
+
+        leaflet = page.frame_locator(MAP_FRAME)
+        expect(leaflet.locator("path.ward")).to_have_count(22, timeout=45_000)
+        assert leaflet.locator("path.hotspot-cell:not(.hotspot-empty)").count() > 100
+        expect(leaflet.locator(".leaflet-marker-icon.knife-bin")).to_have_count(0)  # none loaded
+        expect(page.get_by_text("Demo data.")).to_have_count(
+            0
+        )  # real data is not labelled synthetic
+        # police.uk incidents from July 2017 to June 2018: the last 12 months of the data
+        expect(page.get_by_text("01 Jul 2017 to 30 Jun 2018; all categories")).to_be_visible()
+        shown = page.get_by_test_id("stMetricValue").first.inner_text()
+        assert int(shown.replace(",", "")) > 5_000
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "real-data-map.png"))
