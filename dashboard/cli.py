@@ -15,12 +15,14 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from dashboard.access import Role
-from dashboard.config import Settings, load_settings
+from dashboard.config import DATA_DIR, Settings, load_settings
 from dashboard.dates import today_in_london
 from dashboard.demo import seed_demo
 from dashboard.errors import CommunitySafetyError, ImportRefused
 from dashboard.exports import export_public_map
 from dashboard.importers.log import list_imports, undo_import
+from dashboard.importers.police_uk import commit_police_uk
+from dashboard.importers.police_uk_api import fetch_police_uk, months_between
 from dashboard.importers.registry import IMPORT_KINDS
 from dashboard.importers.validation import ROWS_SHOWN_ON_SCREEN, check_size
 from dashboard.public_map import read_public_snapshot
@@ -154,6 +156,31 @@ def _import(settings: Settings, arguments: argparse.Namespace) -> int:
     return 0
 
 
+def _fetch(settings: Settings, arguments: argparse.Namespace) -> int:
+    """Fetch months from the police.uk API (resumable), report, and load unless --dry-run."""
+    months = months_between(arguments.start, arguments.end)
+    engine = make_engine(settings.database_url)
+    require_current_schema(engine)
+    cache_dir = DATA_DIR / "cache" / "police_uk" / settings.borough_code  # one folder per borough
+    prepared = fetch_police_uk(
+        engine,
+        borough_code=settings.borough_code,
+        months=months,
+        role=OPERATOR,
+        cache_dir=cache_dir,
+        progress=lambda done: sys.stderr.write(f"\rfetched {done} of {len(months)} months"),
+    )
+    sys.stderr.write("\n")
+    for line in prepared.report.summary_lines():
+        sys.stdout.write(f"{line}\n")
+    if arguments.dry_run:
+        sys.stdout.write(f"dry run: nothing was written (months kept in {cache_dir})\n")
+        return 0
+    import_id = commit_police_uk(engine, prepared, f"cli:{getpass.getuser()}", OPERATOR)
+    sys.stdout.write(f"import {import_id} committed: {prepared.report.rows_accepted:,} rows\n")
+    return 0
+
+
 def _print_progress(rows: int) -> None:
     sys.stderr.write(f"\rchecked {rows:,} rows")
     sys.stderr.flush()
@@ -247,6 +274,21 @@ def build_parser() -> argparse.ArgumentParser:
                 type=Path,
                 help="LSOA boundaries (GeoJSON, GeoPackage or zipped Shapefile)",
             )
+    fetch = commands.add_parser(
+        "fetch",
+        help="fetch data from a public API, then load it (all or nothing)",
+        description="Fetch data from a public API; months already fetched are kept and reused.",
+    )
+    sources = fetch.add_subparsers(dest="source", required=True, metavar="SOURCE")
+    police = sources.add_parser(
+        "police-uk",
+        help="police.uk street-level crimes for the borough polygon, month by month",
+        description="police.uk crimes-street/all-crime by the borough polygon, at most 15 "
+        "requests a second, splitting the polygon when police.uk refuses over 10,000 crimes.",
+    )
+    police.add_argument("--from", dest="start", required=True, metavar="YYYY-MM")
+    police.add_argument("--to", dest="end", required=True, metavar="YYYY-MM")
+    police.add_argument("--dry-run", action="store_true", help="fetch and report only")
     undo = commands.add_parser("undo", help="undo an import (see `imports` for the ids)")
     undo.add_argument("import_id", type=int)
     export = commands.add_parser(
@@ -275,6 +317,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _import(settings, arguments)
         if arguments.command == "undo":
             return _undo(settings, arguments)
+        if arguments.command == "fetch":
+            return _fetch(settings, arguments)
         return COMMANDS[arguments.command][0](settings)
     except CommunitySafetyError as error:
         sys.stderr.write(f"error: {error}\n")

@@ -15,7 +15,8 @@ from pathlib import Path
 from dashboard import PROJECT_ROOT
 from dashboard.errors import ConfigurationError
 
-DEFAULT_DATABASE_PATH = PROJECT_ROOT / "data" / "community_safety.db"
+DATA_DIR = PROJECT_ROOT / "data"  # git-ignored: the default database, caches, saved mappings
+DEFAULT_DATABASE_PATH = DATA_DIR / "community_safety.db"
 SECRETS_PATH = PROJECT_ROOT / ".streamlit" / "secrets.toml"
 OSM_TILES = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
 OSM_ATTRIBUTION = (

@@ -20,6 +20,7 @@ from dashboard.errors import ImportRefused
 DEFAULT_MAX_FILE_BYTES = 512 * 1024 * 1024  # one named file (a 1M-row police.uk CSV is ~225 MB)
 DEFAULT_MAX_UNZIPPED_BYTES = 2 * 1024 * 1024 * 1024  # what a zip may expand to, in all
 ROWS_SHOWN_ON_SCREEN = 100
+REUSED_NOT_LEFT_OUT = {"months already fetched"}  # counted in ``skipped``, but nothing is lost
 _ZIP_READ_CHUNK = 1024 * 1024
 
 

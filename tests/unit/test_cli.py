@@ -95,3 +95,10 @@ def test_a_refused_file_exits_non_zero_with_the_reason(tmp_path, demo_db_url, mo
 
     assert main(["import", "police-uk", str(empty)]) == 2
     assert "empty.csv is empty" in capsys.readouterr().err
+
+
+def test_fetch_refuses_a_backwards_month_range_before_any_request(demo_db_url, monkeypatch, capsys):
+    monkeypatch.setenv("DATABASE_URL", demo_db_url)
+
+    assert main(["fetch", "police-uk", "--from", "2024-06", "--to", "2024-01"]) == 2
+    assert "runs backwards" in capsys.readouterr().err
