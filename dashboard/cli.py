@@ -15,11 +15,12 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from dashboard.access import Role
-from dashboard.config import DATA_DIR, Settings, load_settings
+from dashboard.config import DATA_DIR, MAPPINGS_DIR, Settings, load_settings
 from dashboard.dates import today_in_london
 from dashboard.demo import seed_demo
 from dashboard.errors import CommunitySafetyError, ImportRefused
 from dashboard.exports import export_public_map
+from dashboard.importers.extract import load_mapping
 from dashboard.importers.log import list_imports, undo_import
 from dashboard.importers.police_uk import commit_police_uk
 from dashboard.importers.police_uk_api import fetch_police_uk, months_between
@@ -130,7 +131,12 @@ def _import(settings: Settings, arguments: argparse.Namespace) -> int:
         if (getattr(arguments, "lsoa_boundaries", None))
         else []
     )
-    prepared = kind.prepare(engine, files, settings, OPERATOR, extra, _print_progress)
+    mapping = (
+        load_mapping(MAPPINGS_DIR, arguments.mapping)
+        if getattr(arguments, "mapping", None)
+        else None
+    )
+    prepared = kind.prepare(engine, files, settings, OPERATOR, extra, _print_progress, mapping)
     sys.stderr.write("\n")
     report = prepared.report
     for line in report.summary_lines():
@@ -268,6 +274,10 @@ def build_parser() -> argparse.ArgumentParser:
             action="store_true",
             help="load the valid rows even when some are rejected (the report lists them)",
         )
+        if name == "extract":
+            sub.add_argument(
+                "--mapping", metavar="NAME", help="a column mapping saved on the Data page"
+            )
         if name == "population":
             sub.add_argument(
                 "--lsoa-boundaries",

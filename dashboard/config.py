@@ -17,6 +17,7 @@ from dashboard.errors import ConfigurationError
 
 DATA_DIR = PROJECT_ROOT / "data"  # git-ignored: the default database, caches, saved mappings
 DEFAULT_DATABASE_PATH = DATA_DIR / "community_safety.db"
+MAPPINGS_DIR = DATA_DIR / "mappings"  # named column mappings for the police extract
 SECRETS_PATH = PROJECT_ROOT / ".streamlit" / "secrets.toml"
 OSM_TILES = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
 OSM_ATTRIBUTION = (

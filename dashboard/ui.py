@@ -6,6 +6,7 @@ import hashlib
 import logging
 from collections.abc import Callable
 from datetime import date
+from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
@@ -382,3 +383,51 @@ def row_progress(bar: object, total_bytes: int) -> Callable[[int], None]:
         bar.progress(min(rows / expected_rows, 1.0), text=f"Checked {rows:,} rows...")
 
     return show
+
+
+NOT_IN_FILE = "(not in the file)"
+
+
+def extract_mapping_editor(header: list[str], saved: list[str], mappings_dir: Path) -> dict | None:
+    """Let the analyst say which of their columns is which of ours; returns the mapping.
+
+    Starts from a saved mapping or from ``suggest_mapping``; it can be saved under a name for
+    the next file and for ``python -m dashboard import extract --mapping NAME``.
+    """
+    from dashboard.importers.extract import (
+        EXTRACT_COLUMNS,
+        REQUIRED_COLUMNS,
+        load_mapping,
+        save_mapping,
+        suggest_mapping,
+    )
+
+    st.markdown("**Match the file's columns to ours**")
+    chosen = st.selectbox(
+        "Start from a saved mapping",
+        ["", *saved],
+        key="mapping_saved",
+        format_func=lambda name: name or "Suggested from the file's headers",
+    )
+    start = load_mapping(mappings_dir, chosen) if chosen else suggest_mapping(header)
+    options = [NOT_IN_FILE, *header]
+    mapping: dict[str, str] = {}
+    columns = st.columns(3)
+    for index, ours in enumerate(EXTRACT_COLUMNS):
+        default = start.get(ours)
+        picked = columns[index % 3].selectbox(
+            f"{ours}{' (required)' if ours in REQUIRED_COLUMNS else ''}",
+            options,
+            index=options.index(default) if default in options else 0,
+            key=f"map_{chosen}_{ours}",
+        )
+        if picked != NOT_IN_FILE:
+            mapping[ours] = picked
+    name = st.text_input("Save this mapping as (optional)", key="mapping_name")
+    if st.button("Save mapping", key="save_mapping", disabled=not name.strip()):
+        try:
+            save_mapping(mappings_dir, name.strip(), mapping)
+            st.success(f"Saved as {name.strip()}.")
+        except CommunitySafetyError as error:
+            st.error(str(error))
+    return mapping

@@ -3,10 +3,15 @@ from streamlit_folium import st_folium
 
 from dashboard import maps, ui
 from dashboard.access import Permission
+from dashboard.config import MAPPINGS_DIR
+from dashboard.dates import today_in_london
 from dashboard.errors import CommunitySafetyError
+from dashboard.importers.assets import assign_ward
+from dashboard.importers.extract import file_header, list_mappings
 from dashboard.importers.log import list_imports, undo_import
 from dashboard.importers.registry import IMPORT_KINDS
 from dashboard.importers.validation import ROWS_SHOWN_ON_SCREEN
+from dashboard.store.queries import csos
 
 user = ui.require_page(Permission.LOAD_DATA)
 store = ui.engine()
@@ -31,6 +36,10 @@ uploads = st.file_uploader(
     "Files", type=list(kind.accepts), accept_multiple_files=True, key=f"upload_{kind_name}"
 )
 extra = []
+mapping = None
+if kind_name == "extract" and uploads:
+    header = file_header(uploads[0].name, uploads[0].getvalue())
+    mapping = ui.extract_mapping_editor(header, list_mappings(MAPPINGS_DIR), MAPPINGS_DIR)
 if kind_name == "population":
     lsoa = st.file_uploader(
         "LSOA boundaries (only with ONS LSOA estimates)",
@@ -44,7 +53,7 @@ if st.button("Check the files", disabled=not uploads, key="check_files"):
         files = [(upload.name, upload.getvalue()) for upload in uploads]
         bar = st.progress(0.0, text="Checking every row...")
         estimate = ui.row_progress(bar, sum(len(content) for _name, content in files))
-        prepared_now = kind.prepare(store, files, config, user.role, extra, estimate)
+        prepared_now = kind.prepare(store, files, config, user.role, extra, estimate, mapping)
         bar.empty()
         st.session_state["prepared"] = (kind_name, prepared_now)
     except CommunitySafetyError as error:
@@ -90,6 +99,32 @@ if prepared is not None and prepared_kind == kind_name:
                 import_id = kind.commit(store, prepared, user.email, user.role)
             st.session_state.pop("prepared", None)
             st.session_state["data_done"] = f"Loaded as import {import_id}."
+            st.rerun()
+        except CommunitySafetyError as error:
+            st.error(str(error))
+
+st.subheader("Change one ward's CSO")
+wards = ui.cached_wards(ui.data_version(), user.role, config.borough_code)
+officers = csos(store, user.role)
+with st.form("assign_ward"):
+    ward_names = dict(zip(wards["code"], wards["name"], strict=True))
+    ward_code = st.selectbox(
+        "Ward", list(ward_names), format_func=ward_names.__getitem__, key="assign_ward"
+    )
+    officer_names = dict(zip(officers["cso_id"], officers["cso_name"], strict=True))
+    cso_id = st.selectbox(
+        "CSO", list(officer_names), format_func=officer_names.__getitem__, key="assign_cso"
+    )
+    valid_from = st.date_input(
+        "From", value=today_in_london(), key="assign_from", format="DD/MM/YYYY"
+    )
+    if st.form_submit_button("Assign"):
+        try:
+            assign_ward(store, user.role, user.email, ward_code, int(cso_id), valid_from)
+            st.session_state["data_done"] = (
+                f"{officer_names[cso_id]} covers {ward_names[ward_code]} from "
+                f"{valid_from:%d %b %Y}; the previous assignment is kept in the history."
+            )
             st.rerun()
         except CommunitySafetyError as error:
             st.error(str(error))

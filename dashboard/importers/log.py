@@ -31,6 +31,10 @@ IMPORT_AGAIN_INSTEAD_OF_UNDO = {
     "Import the previous boundary file again instead.",
     "population": "A population import cannot be undone: it changed the wards' populations. "
     "Import the previous population file again instead.",
+    "youth-bus": "A Youth Bus schedule import cannot be undone: it replaced the schedule. "
+    "Import the previous schedule file again instead.",
+    "cso-assignments": "A CSO assignment change cannot be undone: it closed earlier assignments. "
+    "Assign the wards again (the history keeps both).",
 }
 
 

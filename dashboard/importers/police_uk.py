@@ -19,7 +19,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from sqlalchemy import Engine, func, insert, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from dashboard.access import Permission, Role, require
@@ -40,6 +40,7 @@ from dashboard.importers.validation import (
     sha256_of,
 )
 from dashboard.incidents import INCIDENT_COLUMNS, prepare_incidents
+from dashboard.store.bulk import insert_rows
 from dashboard.store.models import Incident, LocationPrecision, Ward
 from dashboard.store.queries import current_wards
 from dashboard.store.session import session_scope
@@ -474,7 +475,7 @@ def prepare_police_uk(
 
 
 def _insert_chunk(session: Session, records: list[dict]) -> None:
-    session.execute(insert(Incident), records)
+    insert_rows(session, Incident.__table__, records)
 
 
 def commit_police_uk(

@@ -13,7 +13,16 @@ from sqlalchemy import Engine
 
 from dashboard.access import Role
 from dashboard.config import Settings
+from dashboard.importers.assets import (
+    commit_assets,
+    commit_cso_assignments,
+    commit_youth_bus,
+    prepare_assets,
+    prepare_cso_assignments,
+    prepare_youth_bus,
+)
 from dashboard.importers.boundaries import commit_boundaries, prepare_boundaries
+from dashboard.importers.extract import ColumnMapping, commit_extract, prepare_extract
 from dashboard.importers.police_uk import commit_police_uk, prepare_police_uk
 from dashboard.importers.population import commit_population, prepare_population
 from dashboard.importers.validation import PreparedImport
@@ -30,7 +39,8 @@ class ImportKind:
     label: str  # as shown on the Data page
     accepts: tuple[str, ...]  # file endings offered in the upload box
     help: str
-    prepare: Callable[..., PreparedImport]  # (engine, files, settings, role, extra, progress)
+    # (engine, files, settings, role, extra, progress, mapping) -> PreparedImport
+    prepare: Callable[..., PreparedImport]
     commit: Callable[..., int]  # (engine, prepared, imported_by, role)
 
 
@@ -41,6 +51,7 @@ def _police_uk(
     role: Role | None,
     _extra: Files,
     progress: Progress | None = None,
+    _mapping: ColumnMapping | None = None,
 ) -> PreparedImport:
     return prepare_police_uk(engine, files, settings.borough_code, role=role, progress=progress)
 
@@ -52,6 +63,7 @@ def _boundaries(
     role: Role | None,
     _extra: Files,
     _progress: Progress | None = None,
+    _mapping: ColumnMapping | None = None,
 ) -> PreparedImport:
     return prepare_boundaries(engine, files, settings.borough_code, role)
 
@@ -63,10 +75,42 @@ def _population(
     role: Role | None,
     extra: Files,
     _progress: Progress | None = None,
+    _mapping: ColumnMapping | None = None,
 ) -> PreparedImport:
     return prepare_population(
         engine, files, settings.borough_code, role, lsoa_boundaries=extra[0] if extra else None
     )
+
+
+def _extract(
+    engine: Engine,
+    files: Files,
+    settings: Settings,
+    role: Role | None,
+    _extra: Files,
+    progress: Progress | None = None,
+    mapping: ColumnMapping | None = None,
+) -> PreparedImport:
+    return prepare_extract(
+        engine, files, settings.borough_code, role, mapping=mapping, progress=progress
+    )
+
+
+def _simple(prepare: Callable[..., PreparedImport]) -> Callable[..., PreparedImport]:
+    """Adapt an importer that needs only the files, the borough and the role."""
+
+    def adapted(
+        engine: Engine,
+        files: Files,
+        settings: Settings,
+        role: Role | None,
+        _extra: Files,
+        _progress: Progress | None = None,
+        _mapping: ColumnMapping | None = None,
+    ) -> PreparedImport:
+        return prepare(engine, files, settings.borough_code, role)
+
+    return adapted
 
 
 IMPORT_KINDS: dict[str, ImportKind] = {
@@ -96,6 +140,39 @@ IMPORT_KINDS: dict[str, ImportKind] = {
             "--lsoa-boundaries FILE (each LSOA counted in the ward holding its centroid)",
             _population,
             commit_population,
+        ),
+        ImportKind(
+            "extract",
+            "The police's own extract (CSV; other headers through a column mapping)",
+            ("csv",),
+            "the police extract in our schema (docs/import-formats.md), or with --mapping NAME",
+            _extract,
+            commit_extract,
+        ),
+        ImportKind(
+            "assets",
+            "Knife bins and Youth Bus stops (CSV or GeoJSON points)",
+            ("csv", "geojson", "json"),
+            "assets: kind,name,address,latitude,longitude,public,guidance,notes "
+            "(replaces the kinds in the file)",
+            _simple(prepare_assets),
+            commit_assets,
+        ),
+        ImportKind(
+            "youth-bus",
+            "Youth Bus schedule (CSV)",
+            ("csv",),
+            "the Youth Bus schedule: stop_name,weekday,on_date,starts_at,ends_at,activity",
+            _simple(prepare_youth_bus),
+            commit_youth_bus,
+        ),
+        ImportKind(
+            "cso-assignments",
+            "CSO ward assignments (CSV)",
+            ("csv",),
+            "CSO ward assignments: cso_name,ward_code,valid_from[,contact] (history kept)",
+            _simple(prepare_cso_assignments),
+            commit_cso_assignments,
         ),
     )
 }

@@ -1,3 +1,5 @@
+from datetime import timedelta
+
 from streamlit.testing.v1 import AppTest
 
 from tests.app.conftest import metric, signed_in
@@ -71,3 +73,44 @@ def test_an_empty_file_is_refused_and_nothing_is_loaded(seeded_db):
 
     assert "is empty" in at.error[0].value
     assert len(at.table[0].value) == before
+
+
+def test_an_extract_with_other_headers_loads_through_the_mapping_step(seeded_db):
+    from dashboard import PROJECT_ROOT
+
+    other = (PROJECT_ROOT / "tests" / "fixtures" / "extract" / "other_headers.csv").read_bytes()
+    at = data_page()
+    at.selectbox(key="import_kind").set_value("extract").run()
+    at.file_uploader(key="upload_extract").set_value(("cris.csv", other, "text/csv")).run()
+
+    # the headers were recognised: CRIS is the incident reference, Lat/Long the point
+    assert at.selectbox(key="map__incident_ref").value == "CRIS"
+    assert at.selectbox(key="map__latitude").value == "Lat"
+    at.button(key="check_files").click().run()
+
+    assert not at.exception
+    assert metric(at, "Rows rejected") == 0
+    assert metric(at, "Rows to load") > 0
+
+
+def test_changing_a_wards_cso_keeps_the_history(seeded_db):
+    at = data_page()
+    at.selectbox(key="assign_ward").set_value("E05014024")  # Tooting Broadway
+    at.selectbox(key="assign_cso").set_value(1)
+    next(button for button in at.button if button.label == "Assign").click().run()
+
+    assert not at.exception
+    assert "the previous assignment is kept in the history" in at.success[0].value
+    from dashboard.access import Role
+    from dashboard.dates import today_in_london
+    from dashboard.store.models import CsoAssignment
+    from dashboard.store.queries import current_cso_assignments
+    from dashboard.store.session import make_engine, session_scope
+
+    engine = make_engine(seeded_db)
+    now = current_cso_assignments(engine, today_in_london(), Role.ANALYST)
+    assert now.loc[now["ward_code"] == "E05014024", "cso_id"].tolist() == [1]
+    with session_scope(engine) as session:
+        periods = session.query(CsoAssignment).filter_by(ward_code="E05014024").all()
+    yesterday = today_in_london() - timedelta(days=1)
+    assert [p.valid_to for p in periods].count(yesterday) == 1  # the CSO before, kept, ends then

@@ -31,6 +31,13 @@ CHROMIUM_FLAGS = [
     "--no-first-run",
 ]
 ARTIFACTS = PROJECT_ROOT / "artifacts"
+NO_SMOOTH_SCROLLING = """
+document.addEventListener("DOMContentLoaded", () => {
+  const style = document.createElement("style");
+  style.textContent = "* { scroll-behavior: auto !important; }";
+  document.head.appendChild(style);
+});
+"""
 SERVER_START_TIMEOUT_S = 60
 
 
@@ -139,6 +146,8 @@ def browser() -> Iterator[object]:
 def page(browser, request: pytest.FixtureRequest):
     """A fresh page at a desktop size; a screenshot is kept in artifacts/ when the test fails."""
     context = browser.new_context(viewport={"width": 1400, "height": 1300})
+    # Streamlit scrolls smoothly; a click aimed while the page still glides would miss its target
+    context.add_init_script(NO_SMOOTH_SCROLLING)
     page = context.new_page()
     yield page
     if getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed:
