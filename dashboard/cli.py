@@ -174,6 +174,7 @@ def _fetch(settings: Settings, arguments: argparse.Namespace) -> int:
         months=months,
         role=OPERATOR,
         cache_dir=cache_dir,
+        base_url=settings.police_uk_api_url,
         progress=lambda done: sys.stderr.write(f"\rfetched {done} of {len(months)} months"),
     )
     sys.stderr.write("\n")

@@ -34,6 +34,7 @@ SETTING_NAMES = (
     "DEMO_MODE",
     "PUBLIC_DIR",
     "PUBLIC_GUIDANCE_URL",
+    "POLICE_UK_API_URL",
 )
 DEFAULT_PUBLIC_DIR = PROJECT_ROOT / "data" / "public"
 # Home Office guidance on surrendering knives; councils point this at their own page
@@ -55,6 +56,7 @@ class Settings:
     demo_mode: bool = False  # signed in as demo users without a password; demo database only
     public_dir: str = str(DEFAULT_PUBLIC_DIR)  # the published knife-bin snapshot
     public_guidance_url: str = DEFAULT_PUBLIC_GUIDANCE_URL
+    police_uk_api_url: str = "https://data.police.uk/api"  # where `fetch police-uk` asks
 
     @property
     def tiles_url(self) -> str | None:

@@ -3,12 +3,13 @@ from streamlit_folium import st_folium
 
 from dashboard import maps, ui
 from dashboard.access import Permission
-from dashboard.config import MAPPINGS_DIR
+from dashboard.config import DATA_DIR, MAPPINGS_DIR
 from dashboard.dates import today_in_london
 from dashboard.errors import CommunitySafetyError
 from dashboard.importers.assets import assign_ward
 from dashboard.importers.extract import file_header, list_mappings
 from dashboard.importers.log import list_imports, undo_import
+from dashboard.importers.police_uk_api import fetch_police_uk, months_between
 from dashboard.importers.registry import IMPORT_KINDS
 from dashboard.importers.validation import ROWS_SHOWN_ON_SCREEN
 from dashboard.store.queries import csos
@@ -60,9 +61,32 @@ if st.button("Check the files", disabled=not uploads, key="check_files"):
         st.session_state.pop("prepared", None)
         st.error(str(error))
 
+with st.expander("Or fetch months from the police.uk API"):
+    first_col, last_col = st.columns(2)
+    first_month = first_col.text_input("From month (YYYY-MM)", key="api_from")
+    last_month = last_col.text_input("To month (YYYY-MM)", key="api_to")
+    if st.button("Fetch and check", key="api_fetch", disabled=not (first_month and last_month)):
+        try:
+            months = months_between(first_month.strip(), last_month.strip())
+            bar = st.progress(0.0, text="Fetching from police.uk...")
+            fetched = fetch_police_uk(
+                store,
+                borough_code=config.borough_code,
+                months=months,
+                role=user.role,
+                cache_dir=DATA_DIR / "cache" / "police_uk" / config.borough_code,
+                base_url=config.police_uk_api_url,
+                progress=lambda done: bar.progress(done / len(months), text=f"{done} months"),
+            )
+            bar.empty()
+            st.session_state["prepared"] = ("police-uk", fetched)
+        except CommunitySafetyError as error:
+            st.error(str(error))
+
 prepared_kind, prepared = st.session_state.get("prepared", (None, None))
-if prepared is not None and prepared_kind == kind_name:
+if prepared is not None:
     report = prepared.report
+    st.markdown(f"**Checked: {IMPORT_KINDS[prepared_kind].label}**")
     read_col, load_col, rejected_col = st.columns(3)
     read_col.metric("Rows read", f"{report.rows_read:,}")
     load_col.metric("Rows to load", f"{report.rows_accepted:,}")
@@ -91,12 +115,14 @@ if prepared is not None and prepared_kind == kind_name:
     if st.button(
         f"Load {report.rows_accepted:,} rows",
         type="primary",
-        disabled=report.rows_accepted == 0 and kind_name == "police-uk",
+        disabled=report.rows_accepted == 0 and prepared_kind == "police-uk",
         key="confirm_import",
     ):
         try:
             with st.spinner("Loading, in one transaction..."):
-                import_id = kind.commit(store, prepared, user.email, user.role)
+                import_id = IMPORT_KINDS[prepared_kind].commit(
+                    store, prepared, user.email, user.role
+                )
             st.session_state.pop("prepared", None)
             st.session_state["data_done"] = f"Loaded as import {import_id}."
             st.rerun()

@@ -114,3 +114,16 @@ def test_changing_a_wards_cso_keeps_the_history(seeded_db):
         periods = session.query(CsoAssignment).filter_by(ward_code="E05014024").all()
     yesterday = today_in_london() - timedelta(days=1)
     assert [p.valid_to for p in periods].count(yesterday) == 1  # the CSO before, kept, ends then
+
+
+def test_fetching_from_an_unreachable_police_uk_says_so_and_loads_nothing(seeded_db, monkeypatch):
+    monkeypatch.setenv("POLICE_UK_API_URL", "http://127.0.0.1:9/api")  # nothing listens there
+    at = data_page()
+    before = len(at.table[0].value)
+    at.text_input(key="api_from").input("2024-01")
+    at.text_input(key="api_to").input("2024-02").run()
+
+    at.button(key="api_fetch").click().run()
+
+    assert "police.uk could not be reached" in at.error[0].value
+    assert len(at.table[0].value) == before
