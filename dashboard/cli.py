@@ -125,12 +125,10 @@ def _import(settings: Settings, arguments: argparse.Namespace) -> int:
     kind = IMPORT_KINDS[arguments.kind]
     engine = make_engine(settings.database_url)
     require_current_schema(engine)
-    files = [(path.name, _read_file(path)) for path in arguments.files]
-    extra = (
-        [(arguments.lsoa_boundaries.name, _read_file(arguments.lsoa_boundaries))]
-        if (getattr(arguments, "lsoa_boundaries", None))
-        else []
-    )
+    limit = settings.max_import_mb * 1024 * 1024
+    files = [(path.name, _read_file(path, limit)) for path in arguments.files]
+    lsoa = getattr(arguments, "lsoa_boundaries", None)
+    extra = [(lsoa.name, _read_file(lsoa, limit))] if lsoa else []
     mapping = (
         load_mapping(MAPPINGS_DIR, arguments.mapping)
         if getattr(arguments, "mapping", None)
@@ -213,10 +211,10 @@ def _imports(settings: Settings) -> int:
     return 0
 
 
-def _read_file(path: Path) -> bytes:
+def _read_file(path: Path, max_bytes: int) -> bytes:
     if not path.is_file():
         raise ImportRefused(f"{path} does not exist or is not a file")
-    check_size(path.name, path.stat().st_size)
+    check_size(path.name, path.stat().st_size, max_bytes)
     return path.read_bytes()
 
 

@@ -35,6 +35,7 @@ SETTING_NAMES = (
     "PUBLIC_DIR",
     "PUBLIC_GUIDANCE_URL",
     "POLICE_UK_API_URL",
+    "MAX_IMPORT_MB",
 )
 DEFAULT_PUBLIC_DIR = PROJECT_ROOT / "data" / "public"
 # Home Office guidance on surrendering knives; councils point this at their own page
@@ -57,6 +58,7 @@ class Settings:
     public_dir: str = str(DEFAULT_PUBLIC_DIR)  # the published knife-bin snapshot
     public_guidance_url: str = DEFAULT_PUBLIC_GUIDANCE_URL
     police_uk_api_url: str = "https://data.police.uk/api"  # where `fetch police-uk` asks
+    max_import_mb: int = 512  # the largest file the command line imports (the page: maxUploadSize)
 
     @property
     def tiles_url(self) -> str | None:
@@ -122,6 +124,14 @@ def load_settings(
     values.update({name: environ[name] for name in SETTING_NAMES if name in environ})
     _validate(values)
     fields: dict[str, object] = {name.lower(): value for name, value in values.items()}
+    if "max_import_mb" in fields:
+        try:
+            fields["max_import_mb"] = int(str(fields["max_import_mb"]))
+        except ValueError as error:
+            raise ConfigurationError(
+                "MAX_IMPORT_MB must be a whole number of megabytes, "
+                f"got {fields['max_import_mb']!r}"
+            ) from error
     if "demo_mode" in fields:
         fields["demo_mode"] = str(fields["demo_mode"]).strip().lower() in TRUE_WORDS
     return Settings(**fields)

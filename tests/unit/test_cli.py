@@ -102,3 +102,13 @@ def test_fetch_refuses_a_backwards_month_range_before_any_request(demo_db_url, m
 
     assert main(["fetch", "police-uk", "--from", "2024-06", "--to", "2024-01"]) == 2
     assert "runs backwards" in capsys.readouterr().err
+
+
+def test_a_file_over_the_configured_size_is_refused(tmp_path, demo_db_url, monkeypatch, capsys):
+    monkeypatch.setenv("DATABASE_URL", demo_db_url)
+    monkeypatch.setenv("MAX_IMPORT_MB", "1")
+    big = tmp_path / "2024-01-metropolitan-street.csv"
+    big.write_bytes(b"x" * (1024 * 1024 + 1))
+
+    assert main(["import", "police-uk", str(big)]) == 2
+    assert "over the 1 MB limit" in capsys.readouterr().err

@@ -49,6 +49,8 @@ def test_an_xyz_template_gets_its_key_filled_in(tmp_path: Path):
         ("MAP_TILES", "mapbox", "XYZ URL template"),
         ("MAP_TILES", "https://tiles.example.org/tile.png", "XYZ URL template"),
         ("DATABASE_URL", "", "unset it"),
+        ("MAX_IMPORT_MB", "lots", "whole number of megabytes"),
+        ("PUBLIC_GUIDANCE_URL", "http://example.org", "https://"),
     ],
 )
 def test_unusable_values_are_refused_with_what_to_do(tmp_path: Path, name, value, message):
