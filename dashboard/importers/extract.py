@@ -24,7 +24,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from dashboard.access import Permission, Role, require
 from dashboard.dates import today_in_london
@@ -37,7 +37,6 @@ from dashboard.importers.police_uk import (
     BLANK_LINE,
     HEADER_REPEATED,
     READ_CHUNK_ROWS,
-    STORE_LOOKUP_BATCH,
     UK_LATITUDE,
     UK_LONGITUDE,
     Progress,
@@ -45,6 +44,7 @@ from dashboard.importers.police_uk import (
     _outside_reason,
     _ward_vintage,
     commit_police_uk,
+    stored_source_refs,
 )
 from dashboard.importers.validation import (
     DEFAULT_MAX_FILE_BYTES,
@@ -56,9 +56,8 @@ from dashboard.importers.validation import (
     sha256_of,
 )
 from dashboard.incidents import INCIDENT_COLUMNS, prepare_incidents
-from dashboard.store.models import Incident, LocationPrecision
+from dashboard.store.models import LocationPrecision
 from dashboard.store.queries import current_wards
-from dashboard.store.session import session_scope
 from dashboard.taxonomy import Taxonomy, load_taxonomy
 
 log = logging.getLogger(__name__)
@@ -620,22 +619,6 @@ class _Reader:
         return frame
 
 
-def _stored_refs(engine: Engine, refs: np.ndarray) -> set[str]:
-    """Which incident references the store already holds as police extract incidents."""
-    found: set[str] = set()
-    with session_scope(engine) as session:
-        for start in range(0, len(refs), STORE_LOOKUP_BATCH):
-            batch = [str(ref) for ref in refs[start : start + STORE_LOOKUP_BATCH]]
-            found.update(
-                session.scalars(
-                    select(Incident.source_ref).where(
-                        Incident.source == SOURCE, Incident.source_ref.in_(batch)
-                    )
-                )
-            )
-    return found
-
-
 def _incidents(rows: pd.DataFrame, taxonomy: Taxonomy, wards_bng: gpd.GeoDataFrame) -> pd.DataFrame:
     columns = [*INCIDENT_COLUMNS, "date_precision", "outcome"]
     if rows.empty:
@@ -736,7 +719,7 @@ def prepare_extract(
     for offence, count in offences[~counted].value_counts().items():
         report.skip(f"{NOT_IN_TAXONOMY} ({offence})", int(count))
     rows = rows.loc[counted]
-    stored = _stored_refs(engine, rows["source_ref"].to_numpy())
+    stored = stored_source_refs(engine, SOURCE, rows["source_ref"].to_numpy())
     in_store = rows["source_ref"].isin(stored).to_numpy()
     report.skip(ALREADY_STORED, int(in_store.sum()))
     rows = rows.loc[~in_store]

@@ -314,8 +314,8 @@ class _Reader:
         return frame
 
 
-def _stored_keys(engine: Engine, keys: np.ndarray) -> set[str]:
-    """Which of ``keys`` the store already holds as police.uk incidents."""
+def stored_source_refs(engine: Engine, source: str, keys: np.ndarray) -> set[str]:
+    """Which of ``keys`` the store already holds as incidents of ``source`` (its own references)."""
     found: set[str] = set()
     with session_scope(engine) as session:
         for start in range(0, len(keys), STORE_LOOKUP_BATCH):
@@ -323,7 +323,7 @@ def _stored_keys(engine: Engine, keys: np.ndarray) -> set[str]:
             found.update(
                 session.scalars(
                     select(Incident.source_ref).where(
-                        Incident.source == SOURCE, Incident.source_ref.in_(batch)
+                        Incident.source == source, Incident.source_ref.in_(batch)
                     )
                 )
             )
@@ -447,7 +447,7 @@ def prepare_police_uk(
     for crime_type, count in rows.loc[~counted, "crime_type"].value_counts().items():
         report.skip(f"{NOT_COUNTED} ({crime_type})", int(count))
     rows = rows.loc[counted]
-    stored = _stored_keys(engine, rows["key"].to_numpy())
+    stored = stored_source_refs(engine, SOURCE, rows["key"].to_numpy())
     in_store = rows["key"].isin(stored)
     report.skip(ALREADY_STORED, int(in_store.sum()))
     rows = rows.loc[~in_store].sort_values("sequence")

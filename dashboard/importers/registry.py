@@ -56,18 +56,6 @@ def _police_uk(
     return prepare_police_uk(engine, files, settings.borough_code, role=role, progress=progress)
 
 
-def _boundaries(
-    engine: Engine,
-    files: Files,
-    settings: Settings,
-    role: Role | None,
-    _extra: Files,
-    _progress: Progress | None = None,
-    _mapping: ColumnMapping | None = None,
-) -> PreparedImport:
-    return prepare_boundaries(engine, files, settings.borough_code, role)
-
-
 def _population(
     engine: Engine,
     files: Files,
@@ -129,7 +117,7 @@ IMPORT_KINDS: dict[str, ImportKind] = {
             "ONS ward boundaries (GeoJSON, GeoPackage or zipped Shapefile)",
             ("geojson", "json", "gpkg", "zip"),
             "ONS ward boundaries of any vintage (WDyyCD, WDyyNM, LADyyCD)",
-            _boundaries,
+            _simple(prepare_boundaries),
             commit_boundaries,
         ),
         ImportKind(
