@@ -296,8 +296,24 @@ def current_principal() -> Principal | None:
     return Principal(user_id=0, email=email, display_name=name, role=None)
 
 
+def run_through_the_app() -> None:
+    """Make sure a page runs inside ``streamlit_app.py``, never on its own.
+
+    Until ``st.navigation`` is first called in a server process, Streamlit treats a ``pages/``
+    folder the old way: the first request of a fresh server to a page's address would run that
+    page alone, without the sign-in and navigation of the entry script. Recording that this app
+    navigates with ``st.navigation`` and rerunning sends the request through the entry script.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
 def principal() -> Principal:
     """The signed-in person on a page (``streamlit_app.py`` has already let them in)."""
+    run_through_the_app()
     found = current_principal()
     if found is None:
         st.error("You are signed out. Sign in again from the app's first page.")

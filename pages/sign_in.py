@@ -2,6 +2,7 @@ import streamlit as st
 
 from dashboard import ui
 
+ui.run_through_the_app()
 st.title("Community Safety Map")
 st.markdown(
     "Internal maps and figures of the Community Safety Service. Sign in with your council account "
