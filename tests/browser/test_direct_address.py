@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -27,3 +28,33 @@ def test_the_first_request_to_a_page_address_runs_inside_the_app(
         links = navigation.get_by_role("link")
         expect(links).to_have_count(4)
         expect(links).to_contain_text(["Map", "Wards and CSOs", "About the data", "Data"])
+
+
+@pytest.mark.parametrize("address", ["map", "users", "data"])
+def test_an_internal_page_address_on_a_fresh_public_server_shows_only_the_bins(
+    page: Page, demo_db_file: Path, tmp_path: Path, address: str
+):
+    from dashboard.config import load_settings
+    from dashboard.exports import export_public_map
+    from dashboard.store.session import make_engine
+
+    database = tmp_path / "demo.db"
+    database.write_bytes(demo_db_file.read_bytes())
+    public_dir = tmp_path / "public"
+    settings = load_settings({"MAP_TILES": "none", "PUBLIC_DIR": str(public_dir)})
+    export_public_map(
+        make_engine(f"sqlite:///{database}"), public_dir, settings, date(2026, 11, 27)
+    )
+
+    with running_app(
+        database, tmp_path, script="public_app.py", DEMO_MODE="0", PUBLIC_DIR=str(public_dir)
+    ) as url:
+        page.goto(f"{url}/{address}")
+
+        frame = page.frame_locator("iframe").first
+        expect(frame.get_by_role("heading", name="Knife amnesty bins in Wandsworth")).to_be_visible(
+            timeout=30_000
+        )
+        expect(page.get_by_test_id("stSidebarNav")).to_have_count(0)
+        for internal in ("community safety map", "Users", "Load a file", "Signed in as"):
+            expect(page.get_by_text(internal, exact=True)).to_have_count(0)
