@@ -9,11 +9,9 @@ ward for that vintage. Older ward sets stay in the store, with each incident's w
 
 from __future__ import annotations
 
-import io
 import logging
 import re
 import tempfile
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -34,6 +32,7 @@ from dashboard.importers.validation import (
     PreparedImport,
     RowError,
     check_size,
+    iter_zip_members,
     sha256_of,
 )
 from dashboard.store.models import Incident, IncidentWard, Ward
@@ -49,7 +48,6 @@ SHAPEFILE_NEEDS = (".shx", ".dbf")  # beside the .shp; the .prj is checked on it
 # Great Britain and Northern Ireland with a margin, in degrees: boundaries outside it are in the
 # wrong coordinate system (for example metres labelled as degrees by a wrong .prj)
 UK_BOUNDS_WGS84 = (-9.0, 49.0, 3.0, 61.5)
-_ZIP_READ_CHUNK = 1024 * 1024
 _INCIDENT_BATCH = 50_000
 
 
@@ -65,32 +63,6 @@ class BoundaryPayload:
 def _safe_member_name(name: str) -> str:
     """The bare name of an upload or zip member: no folders, so nothing escapes the temp dir."""
     return PurePosixPath(name.replace("\\", "/")).name
-
-
-def _unzip(name: str, content: bytes, max_unzipped_bytes: int) -> list[tuple[str, bytes]]:
-    """Every file in a zip as ``(bare name, bytes)``, refusing a zip bomb while unpacking."""
-    try:
-        archive = zipfile.ZipFile(io.BytesIO(content))
-    except zipfile.BadZipFile as error:
-        raise ImportRefused(f"{name} is not a readable zip file: {error}") from error
-    members: list[tuple[str, bytes]] = []
-    total = 0
-    for info in archive.infolist():
-        base = _safe_member_name(info.filename)
-        if info.is_dir() or not base or base.startswith(".") or "__MACOSX" in info.filename:
-            continue
-        parts: list[bytes] = []
-        with archive.open(info) as member:
-            while chunk := member.read(_ZIP_READ_CHUNK):
-                total += len(chunk)
-                if total > max_unzipped_bytes:
-                    raise ImportRefused(
-                        f"{name} expands to more than {max_unzipped_bytes / 1e6:,.0f} MB; it was "
-                        "refused while unpacking (a damaged or malicious archive?)"
-                    )
-                parts.append(chunk)
-        members.append((base, b"".join(parts)))
-    return members
 
 
 def read_geo_files(
@@ -126,7 +98,12 @@ def read_geo_files(
         written: list[Path] = []
         for name, content in files:
             if name.lower().endswith(".zip"):
-                unpacked = _unzip(name, content, max_unzipped_bytes)
+                unpacked = [
+                    (_safe_member_name(member), member_bytes)
+                    for member, member_bytes in iter_zip_members(
+                        name, content, None, max_unzipped_bytes
+                    )
+                ]
             else:
                 unpacked = [(_safe_member_name(name), content)]
             for member_name, data in unpacked:
@@ -511,32 +488,6 @@ def vintages(engine: Engine, borough_code: str, role: Role | None) -> list[str]:
     """The boundary vintages stored for the borough, newest first (e.g. ["2026", "2022"])."""
     require(role, Permission.VIEW_MAP)
     return _stored_vintages(engine, borough_code)
-
-
-def wards_of_vintage(
-    engine: Engine, borough_code: str, vintage: str, role: Role | None
-) -> gpd.GeoDataFrame:
-    """The borough's wards of one boundary vintage, in EPSG:4326, for reports by older ward sets.
-
-    Columns ``code``, ``name``, ``population`` (may be missing), ``geometry``; sorted by name.
-    Empty when the vintage is not stored.
-    """
-    require(role, Permission.VIEW_MAP)
-    with session_scope(engine) as session:
-        rows = session.execute(
-            select(Ward.code, Ward.name, Ward.population, Ward.geometry_wkb)
-            .where(Ward.borough_code == borough_code, Ward.vintage == vintage)
-            .order_by(Ward.name)
-        ).all()
-    return gpd.GeoDataFrame(
-        {
-            "code": [row.code for row in rows],
-            "name": [row.name for row in rows],
-            "population": pd.array([row.population for row in rows], dtype="Int64"),
-        },
-        geometry=shapely.from_wkb([row.geometry_wkb for row in rows]),
-        crs=WGS84,
-    )
 
 
 def read_ons_wards(path: Path, borough_code: str) -> tuple[gpd.GeoDataFrame, str]:

@@ -32,7 +32,6 @@ from dashboard.errors import ImportRefused, InvalidInput
 from dashboard.geo import BNG, bng_to_wgs84, wgs84_to_bng
 from dashboard.importers.log import previous_import
 from dashboard.importers.police_uk import (
-    _BLANK,
     ALREADY_STORED,
     BLANK_LINE,
     HEADER_REPEATED,
@@ -40,7 +39,6 @@ from dashboard.importers.police_uk import (
     UK_LATITUDE,
     UK_LONGITUDE,
     Progress,
-    _encoding,
     _outside_reason,
     _ward_vintage,
     commit_police_uk,
@@ -53,6 +51,8 @@ from dashboard.importers.validation import (
     RowError,
     check_size,
     decode_text,
+    iter_csv_chunks,
+    read_csv_header,
     sha256_of,
 )
 from dashboard.incidents import INCIDENT_COLUMNS, prepare_incidents
@@ -312,41 +312,18 @@ class _Reader:
         chunk_rows: int,
         progress: Progress | None,
     ) -> None:
-        encoding = _encoding(name, content)
-        if _BLANK.fullmatch(content):
-            raise ImportRefused(f"{name} is empty; choose the file again or check the export")
-        try:
-            header = pd.read_csv(io.BytesIO(content), nrows=0, dtype=str, encoding=encoding).columns
-        except (pd.errors.ParserError, pd.errors.EmptyDataError) as error:
-            raise ImportRefused(f"{name} is not a {FILE_KIND} file: {error}") from error
-        header = [str(column).strip() for column in header]
+        encoding, header = read_csv_header(name, content, FILE_KIND, where_from="export")
         resolved = _resolve_mapping(name, header, mapping)
         theirs_to_ours = {theirs: ours for ours, theirs in resolved.items()}
-        try:
-            chunks = pd.read_csv(
-                io.BytesIO(content),
-                encoding=encoding,
-                dtype=str,
-                keep_default_na=False,
-                skipinitialspace=True,
-                skip_blank_lines=False,  # so the index gives the real line number
-                chunksize=chunk_rows,
-            )
-            for chunk in chunks:
-                chunk.columns = header
-                rows = chunk[list(theirs_to_ours)].rename(columns=theirs_to_ours)
-                rows = rows.apply(lambda column: column.str.strip())
-                for ours in EXTRACT_COLUMNS:
-                    if ours not in rows:
-                        rows[ours] = ""
-                self._validate(name, rows, resolved)
-                if progress is not None:
-                    progress(self.report.rows_read)
-        except pd.errors.ParserError as error:
-            raise ImportRefused(
-                f"{name} could not be read as CSV ({error}); check that line has "
-                f"{len(header)} fields"
-            ) from error
+        for chunk in iter_csv_chunks(name, content, encoding, header, chunk_rows):
+            rows = chunk[list(theirs_to_ours)].rename(columns=theirs_to_ours)
+            rows = rows.apply(lambda column: column.str.strip())
+            for ours in EXTRACT_COLUMNS:
+                if ours not in rows:
+                    rows[ours] = ""
+            self._validate(name, rows, resolved)
+            if progress is not None:
+                progress(self.report.rows_read)
 
     def _reject(
         self,

@@ -9,9 +9,7 @@ the rows that survive validation, never as a Python object per row.
 from __future__ import annotations
 
 import hashlib
-import io
 import logging
-import re
 from collections.abc import Callable, Iterator
 from datetime import date
 
@@ -34,8 +32,9 @@ from dashboard.importers.validation import (
     PreparedImport,
     RowError,
     check_size,
-    decode_text,
+    iter_csv_chunks,
     iter_zip_members,
+    read_csv_header,
     require_columns,
     sha256_of,
 )
@@ -86,7 +85,6 @@ REPEATED_ID = "repeated Crime ID"
 ALREADY_STORED = "already in the store"
 NOT_COUNTED = "not violence the borough counts"
 
-_BLANK = re.compile(rb"(\xef\xbb\xbf)?\s*")  # a file of nothing but a byte-order mark and spaces
 Progress = Callable[[int], None]  # called with the rows read so far
 
 
@@ -107,20 +105,6 @@ def _police_uk_files(
                 yield label, member_bytes
         else:
             yield name, content
-
-
-def _encoding(name: str, content: bytes) -> str:
-    """The file's encoding: UTF-8 (a byte-order mark allowed) or Windows-1252.
-
-    ``decode_text`` refuses anything else with the shared messages; its text is not kept, so a
-    large file is held once, as bytes, while pandas reads it.
-    """
-    decode_text(name, content)
-    try:
-        content.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return "cp1252"
-    return "utf-8-sig"
 
 
 def _row_keys(rows: pd.DataFrame) -> pd.Series:
@@ -150,35 +134,12 @@ class _Reader:
         self.sequence = 0  # order of rows over all files: the later row is the later outcome
 
     def read(self, name: str, content: bytes, chunk_rows: int, progress: Progress | None) -> None:
-        encoding = _encoding(name, content)
-        if _BLANK.fullmatch(content):
-            raise ImportRefused(f"{name} is empty; choose the file again or check the download")
-        try:
-            header = pd.read_csv(io.BytesIO(content), nrows=0, dtype=str, encoding=encoding).columns
-        except (pd.errors.ParserError, pd.errors.EmptyDataError) as error:
-            raise ImportRefused(f"{name} is not a {FILE_KIND} file: {error}") from error
-        header = [str(column).strip() for column in header]
+        encoding, header = read_csv_header(name, content, FILE_KIND)
         require_columns(name, header, list(POLICE_UK_COLUMNS), FILE_KIND)
-        try:
-            chunks = pd.read_csv(
-                io.BytesIO(content),  # shares the bytes: no decoded copy of the whole file
-                encoding=encoding,
-                dtype=str,
-                keep_default_na=False,
-                skipinitialspace=True,
-                skip_blank_lines=False,  # so the index gives the real line number
-                chunksize=chunk_rows,
-            )
-            for chunk in chunks:
-                chunk.columns = header
-                self._validate(name, chunk)
-                if progress is not None:
-                    progress(self.report.rows_read)
-        except pd.errors.ParserError as error:
-            raise ImportRefused(
-                f"{name} could not be read as CSV ({error}); check that line has "
-                f"{len(header)} fields"
-            ) from error
+        for chunk in iter_csv_chunks(name, content, encoding, header, chunk_rows):
+            self._validate(name, chunk)
+            if progress is not None:
+                progress(self.report.rows_read)
 
     def _validate(self, name: str, chunk: pd.DataFrame) -> None:
         report = self.report

@@ -10,16 +10,20 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import re
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
+
+import pandas as pd
 
 from dashboard.errors import ImportRefused
 
 DEFAULT_MAX_FILE_BYTES = 512 * 1024 * 1024  # one named file (a 1M-row police.uk CSV is ~225 MB)
 DEFAULT_MAX_UNZIPPED_BYTES = 2 * 1024 * 1024 * 1024  # what a zip may expand to, in all
 ROWS_SHOWN_ON_SCREEN = 100
+BLANK_FILE = re.compile(rb"(\xef\xbb\xbf)?\s*")  # nothing but a byte-order mark and spaces
 REUSED_NOT_LEFT_OUT = {"months already fetched"}  # counted in ``skipped``, but nothing is lost
 _ZIP_READ_CHUNK = 1024 * 1024
 
@@ -103,39 +107,94 @@ def check_size(name: str, size: int, max_bytes: int = DEFAULT_MAX_FILE_BYTES) ->
         )
 
 
-def decode_text(name: str, content: bytes) -> str:
-    """Text of a CSV: UTF-8 (with or without a byte-order mark), else Windows-1252.
+def text_encoding(name: str, content: bytes) -> str:
+    """The encoding of a CSV: UTF-8 (with or without a byte-order mark), else Windows-1252.
 
     Excel on Windows saves CSVs as Windows-1252; both are accepted. Bytes that are neither, such
-    as a spreadsheet or a zip given as a CSV, are refused.
+    as a spreadsheet or a zip given as a CSV, are refused. The text is not kept, so a large
+    file is held once, as bytes, while pandas reads it.
     """
     if b"\x00" in content[:4096]:
         raise ImportRefused(
             f"{name} is not a text file (it looks like a spreadsheet or an archive); "
             "save it as CSV first"
         )
-    try:
-        return content.decode("utf-8-sig")
-    except UnicodeDecodeError:
+    for encoding in ("utf-8-sig", "cp1252"):
         try:
-            return content.decode("cp1252")
+            content.decode(encoding)
         except UnicodeDecodeError as error:
-            raise ImportRefused(
-                f"{name} is neither UTF-8 nor Windows-1252 text (byte {error.start}); "
-                "save it again as CSV UTF-8"
-            ) from error
+            failure = error
+        else:
+            return encoding
+    raise ImportRefused(
+        f"{name} is neither UTF-8 nor Windows-1252 text (byte {failure.start}); "
+        "save it again as CSV UTF-8"
+    ) from failure
+
+
+def decode_text(name: str, content: bytes) -> str:
+    """Text of a CSV, in the encoding ``text_encoding`` finds (and refusing what it refuses)."""
+    return content.decode(text_encoding(name, content))
+
+
+def read_csv_header(
+    name: str, content: bytes, file_kind: str, where_from: str = "download"
+) -> tuple[str, list[str]]:
+    """The encoding and the stripped column names of a CSV, before any row is read.
+
+    Raises ImportRefused for a file of nothing but spaces (``where_from`` says where to look
+    again: the download, the export) and for a header pandas cannot read.
+    """
+    encoding = text_encoding(name, content)
+    if BLANK_FILE.fullmatch(content):
+        raise ImportRefused(f"{name} is empty; choose the file again or check the {where_from}")
+    try:
+        header = pd.read_csv(io.BytesIO(content), nrows=0, dtype=str, encoding=encoding).columns
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as error:
+        raise ImportRefused(f"{name} is not a {file_kind} file: {error}") from error
+    return encoding, [str(column).strip() for column in header]
+
+
+def iter_csv_chunks(
+    name: str, content: bytes, encoding: str, header: list[str], chunk_rows: int
+) -> Iterator[pd.DataFrame]:
+    """The rows of a CSV as text, ``chunk_rows`` at a time, so memory stays bounded.
+
+    Blank lines are kept as rows so that the index plus two is the real line number; columns
+    are named by ``header`` (from ``read_csv_header``). A line pandas cannot split raises
+    ImportRefused.
+    """
+    try:
+        chunks = pd.read_csv(
+            io.BytesIO(content),  # shares the bytes: no decoded copy of the whole file
+            encoding=encoding,
+            dtype=str,
+            keep_default_na=False,
+            skipinitialspace=True,
+            skip_blank_lines=False,  # so the index gives the real line number
+            chunksize=chunk_rows,
+        )
+        for chunk in chunks:
+            chunk.columns = header
+            yield chunk
+    except pd.errors.ParserError as error:
+        raise ImportRefused(
+            f"{name} could not be read as CSV ({error}); check that line has {len(header)} fields"
+        ) from error
 
 
 def iter_zip_members(
     name: str,
     content: bytes,
-    suffix: str = ".csv",
+    suffix: str | None = ".csv",
     max_unzipped_bytes: int = DEFAULT_MAX_UNZIPPED_BYTES,
 ) -> Iterator[tuple[str, bytes]]:
-    """Yield ``(member name, bytes)`` for each ``suffix`` file in a zip, sorted by name.
+    """Yield ``(member name, bytes)`` for each ``suffix`` file in a zip (every file when None).
 
+    Members come sorted by name; folders, hidden files and macOS resource forks are skipped.
     Decompression is streamed and counted as it goes, so a zip bomb is refused once the
-    running total passes ``max_unzipped_bytes``, whatever its headers claim.
+    running total passes ``max_unzipped_bytes``, whatever its headers claim. A zip with no
+    ``suffix`` file is refused.
     """
     try:
         archive = zipfile.ZipFile(io.BytesIO(content))
@@ -146,12 +205,13 @@ def iter_zip_members(
             info
             for info in archive.infolist()
             if not info.is_dir()
-            and info.filename.lower().endswith(suffix)
+            and (suffix is None or info.filename.lower().endswith(suffix))
             and not PurePosixPath(info.filename).name.startswith(".")
+            and "__MACOSX" not in info.filename
         ),
         key=lambda info: info.filename,
     )
-    if not members:
+    if not members and suffix is not None:
         raise ImportRefused(f"{name} holds no {suffix} file")
     total = 0
     for info in members:
@@ -161,7 +221,7 @@ def iter_zip_members(
                 total += len(chunk)
                 if total > max_unzipped_bytes:
                     raise ImportRefused(
-                        f"{name} expands to more than {max_unzipped_bytes / 1e9:,.1f} GB; it was "
+                        f"{name} expands to more than {max_unzipped_bytes / 1e6:,.0f} MB; it was "
                         "refused while unpacking (a damaged or malicious archive?)"
                     )
                 parts.append(chunk)

@@ -50,9 +50,22 @@ def current_wards(engine: Engine, borough_code: str, role: Role | None) -> gpd.G
         newest = session.scalar(
             select(func.max(Ward.vintage)).where(Ward.borough_code == borough_code)
         )
+    return wards_of_vintage(engine, borough_code, newest, role)
+
+
+def wards_of_vintage(
+    engine: Engine, borough_code: str, vintage: str | None, role: Role | None
+) -> gpd.GeoDataFrame:
+    """The borough's wards of one boundary vintage, in EPSG:4326, for reports by older ward sets.
+
+    Columns ``code``, ``name``, ``population`` (may be missing), ``geometry``; sorted by name.
+    Empty when the vintage is not stored.
+    """
+    require(role, Permission.VIEW_MAP)
+    with session_scope(engine) as session:
         rows = session.execute(
             select(Ward.code, Ward.name, Ward.population, Ward.geometry_wkb)
-            .where(Ward.borough_code == borough_code, Ward.vintage == newest)
+            .where(Ward.borough_code == borough_code, Ward.vintage == vintage)
             .order_by(Ward.name)
         ).all()
     return gpd.GeoDataFrame(

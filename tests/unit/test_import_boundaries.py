@@ -17,7 +17,6 @@ from dashboard.importers.boundaries import (
     prepare_boundaries,
     read_ons_wards,
     vintages,
-    wards_of_vintage,
 )
 from dashboard.store import queries
 from dashboard.store.models import DataImport, Incident, IncidentWard, Ward
@@ -149,7 +148,7 @@ def test_a_newer_vintage_merging_two_wards_becomes_current_and_keeps_2022_histor
     history_2026 = _incident_wards(engine, "2026")
     assert history_2026 == now
     assert vintages(engine, WANDSWORTH, ANALYST) == ["2026", "2022"]
-    old = wards_of_vintage(engine, WANDSWORTH, "2022", ANALYST)
+    old = queries.wards_of_vintage(engine, WANDSWORTH, "2022", ANALYST)
     assert len(old) == 22
     assert {first, second} <= set(old["code"])
     merged_row = current[current["code"] == MERGED_CODE]
