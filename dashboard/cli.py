@@ -24,7 +24,7 @@ from dashboard.importers.extract import load_mapping
 from dashboard.importers.log import list_imports, undo_import
 from dashboard.importers.police_uk import commit_police_uk
 from dashboard.importers.police_uk_api import fetch_police_uk, months_between
-from dashboard.importers.registry import IMPORT_KINDS
+from dashboard.importers.registry import IMPORT_KINDS, ImportRequest
 from dashboard.importers.validation import ROWS_SHOWN_ON_SCREEN, check_size
 from dashboard.public_map import read_public_snapshot
 from dashboard.static_assets import prepare_static
@@ -134,7 +134,8 @@ def _import(settings: Settings, arguments: argparse.Namespace) -> int:
         if getattr(arguments, "mapping", None)
         else None
     )
-    prepared = kind.prepare(engine, files, settings, OPERATOR, extra, _print_progress, mapping)
+    request = ImportRequest(files, settings, OPERATOR, extra, _print_progress, mapping)
+    prepared = kind.prepare(engine, request)
     sys.stderr.write("\n")
     report = prepared.report
     for line in report.summary_lines():

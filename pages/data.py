@@ -10,7 +10,7 @@ from dashboard.importers.assets import assign_ward
 from dashboard.importers.extract import file_header, list_mappings
 from dashboard.importers.log import list_imports, undo_import
 from dashboard.importers.police_uk_api import fetch_police_uk, months_between
-from dashboard.importers.registry import IMPORT_KINDS
+from dashboard.importers.registry import IMPORT_KINDS, ImportRequest
 from dashboard.importers.validation import ROWS_SHOWN_ON_SCREEN
 from dashboard.store.queries import csos
 
@@ -54,7 +54,8 @@ if st.button("Check the files", disabled=not uploads, key="check_files"):
         files = [(upload.name, upload.getvalue()) for upload in uploads]
         bar = st.progress(0.0, text="Checking every row...")
         estimate = ui.row_progress(bar, sum(len(content) for _name, content in files))
-        prepared_now = kind.prepare(store, files, config, user.role, extra, estimate, mapping)
+        request = ImportRequest(files, config, user.role, extra, estimate, mapping)
+        prepared_now = kind.prepare(store, request)
         bar.empty()
         st.session_state["prepared"] = (kind_name, prepared_now)
     except CommunitySafetyError as error:

@@ -6,7 +6,7 @@ wherever it is loaded.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
@@ -27,8 +27,20 @@ from dashboard.importers.police_uk import commit_police_uk, prepare_police_uk
 from dashboard.importers.population import commit_population, prepare_population
 from dashboard.importers.validation import PreparedImport
 
-Files = list[tuple[str, bytes]]
+Files = Sequence[tuple[str, bytes]]
 Progress = Callable[[int], None]  # called with the rows handled so far
+
+
+@dataclass(frozen=True)
+class ImportRequest:
+    """What the person loading asked for, whichever kind it is; each kind reads what it needs."""
+
+    files: Files
+    settings: Settings
+    role: Role | None
+    extra: Files = ()  # population: the LSOA boundaries
+    progress: Progress | None = None
+    mapping: ColumnMapping | None = None  # extract: their headers for our columns
 
 
 @dataclass(frozen=True)
@@ -39,64 +51,41 @@ class ImportKind:
     label: str  # as shown on the Data page
     accepts: tuple[str, ...]  # file endings offered in the upload box
     help: str
-    # (engine, files, settings, role, extra, progress, mapping) -> PreparedImport
-    prepare: Callable[..., PreparedImport]
+    prepare: Callable[[Engine, ImportRequest], PreparedImport]
     commit: Callable[..., int]  # (engine, prepared, imported_by, role)
 
 
-def _police_uk(
-    engine: Engine,
-    files: Files,
-    settings: Settings,
-    role: Role | None,
-    _extra: Files,
-    progress: Progress | None = None,
-    _mapping: ColumnMapping | None = None,
-) -> PreparedImport:
-    return prepare_police_uk(engine, files, settings.borough_code, role=role, progress=progress)
-
-
-def _population(
-    engine: Engine,
-    files: Files,
-    settings: Settings,
-    role: Role | None,
-    extra: Files,
-    _progress: Progress | None = None,
-    _mapping: ColumnMapping | None = None,
-) -> PreparedImport:
-    return prepare_population(
-        engine, files, settings.borough_code, role, lsoa_boundaries=extra[0] if extra else None
+def _police_uk(engine: Engine, request: ImportRequest) -> PreparedImport:
+    borough = request.settings.borough_code
+    return prepare_police_uk(
+        engine, request.files, borough, role=request.role, progress=request.progress
     )
 
 
-def _extract(
-    engine: Engine,
-    files: Files,
-    settings: Settings,
-    role: Role | None,
-    _extra: Files,
-    progress: Progress | None = None,
-    mapping: ColumnMapping | None = None,
-) -> PreparedImport:
+def _population(engine: Engine, request: ImportRequest) -> PreparedImport:
+    lsoa = request.extra[0] if request.extra else None
+    borough = request.settings.borough_code
+    return prepare_population(engine, request.files, borough, request.role, lsoa_boundaries=lsoa)
+
+
+def _extract(engine: Engine, request: ImportRequest) -> PreparedImport:
     return prepare_extract(
-        engine, files, settings.borough_code, role, mapping=mapping, progress=progress
+        engine,
+        request.files,
+        request.settings.borough_code,
+        request.role,
+        mapping=request.mapping,
+        progress=request.progress,
     )
 
 
-def _simple(prepare: Callable[..., PreparedImport]) -> Callable[..., PreparedImport]:
+def _simple(
+    prepare: Callable[..., PreparedImport],
+) -> Callable[[Engine, ImportRequest], PreparedImport]:
     """Adapt an importer that needs only the files, the borough and the role."""
 
-    def adapted(
-        engine: Engine,
-        files: Files,
-        settings: Settings,
-        role: Role | None,
-        _extra: Files,
-        _progress: Progress | None = None,
-        _mapping: ColumnMapping | None = None,
-    ) -> PreparedImport:
-        return prepare(engine, files, settings.borough_code, role)
+    def adapted(engine: Engine, request: ImportRequest) -> PreparedImport:
+        return prepare(engine, request.files, request.settings.borough_code, request.role)
 
     return adapted
 
