@@ -32,5 +32,5 @@ elif user.role is None:
 else:
     ui.account_menu(user)
     navigation = st.navigation([PAGES[path] for path in access.allowed_pages(user.role)])
-ui.demo_banner()
+ui.demo_banner(user)  # the user already looked up above
 navigation.run()

@@ -354,11 +354,10 @@ def account_menu(user: Principal) -> None:
             st.logout()
 
 
-def demo_banner() -> None:
-    """On every page in demo mode: say that nobody had to sign in."""
+def demo_banner(user: Principal | None) -> None:
+    """On every page in demo mode: say that nobody had to sign in (``user`` is who is in)."""
     if settings().demo_mode:
-        user = current_principal()
-        who = f"{user.display_name}" if user else "a demo user"
+        who = user.display_name if user else "a demo user"
         st.warning(
             f"**Demo mode**: you are {who}, without a password, on the demo database. "
             "Never use demo mode with real data.",
