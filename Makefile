@@ -20,19 +20,27 @@ $(DEV): requirements-dev.txt $(RUNTIME)
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@
 
-# axe-core (accessibility checks in the browser tests), pinned by package-lock.json
-# Without npm the accessibility checks skip, saying so; CI installs npm and requires them.
+# npm packages pinned by package-lock.json: Leaflet.draw (the app serves it to draw plan areas) and
+# axe-core (accessibility checks in the browser tests). Without npm, or if `npm ci` fails, the app
+# still runs without the drawing tool and the accessibility checks skip; CI installs npm and
+# requires both. The stamp is written only on success, so the next run tries again.
+NO_DRAWING := drawing plan areas on the map is unavailable (the keyboard alternatives still work:\
+ pick a ward, hotspot cells, a named place, or upload GeoJSON), and the axe-core accessibility\
+ checks will be skipped. Install Node.js and npm, then run make again, to get them.
+
 $(NODE_DEPS): package-lock.json
-	@if command -v npm >/dev/null; then npm ci --no-audit --no-fund && touch $@; \
-	else echo "npm not found: the axe-core accessibility checks will be skipped"; fi
+	@if ! command -v npm >/dev/null; then echo "npm not found: $(NO_DRAWING)"; \
+	elif npm ci --no-audit --no-fund; then touch $@; \
+	else echo "npm ci failed: $(NO_DRAWING)"; fi
 
 # STREAMLIT_SERVER_PORT (default 8501) and DATABASE_URL are read from the environment. Demo mode
 # (demo users, no password) is switched on here explicitly, and refuses any non-demo database.
-run: $(RUNTIME)
+run: $(RUNTIME) $(NODE_DEPS)
 	$(BIN)/python -m dashboard prepare
 	DEMO_MODE=$${DEMO_MODE:-1} $(BIN)/streamlit run streamlit_app.py
 
 # The public knife-bin page alone (no sign-in, reads only PUBLIC_DIR) on PUBLIC_PORT (default 8502).
+# It draws nothing, so it needs no npm packages.
 run-public: $(RUNTIME)
 	$(BIN)/python -m dashboard prepare
 	$(BIN)/streamlit run public_app.py --server.port $${PUBLIC_PORT:-8502}
@@ -41,7 +49,7 @@ test: $(DEV) $(NODE_DEPS)
 	$(BIN)/python -m dashboard prepare-static
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-bench: $(DEV)
+bench: $(DEV) $(NODE_DEPS)
 	$(BIN)/python -m dashboard prepare-static
 	$(BIN)/python benchmarks/bench_map.py
 	$(BIN)/python benchmarks/bench_import.py

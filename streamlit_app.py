@@ -17,6 +17,13 @@ st.set_page_config(
 
 PAGES = {
     "pages/map.py": st.Page("pages/map.py", title="Map", icon=":material/map:", default=True),
+    "pages/plans.py": st.Page("pages/plans.py", title="Plans", icon=":material/assignment:"),
+    "pages/new_plan.py": st.Page(
+        "pages/new_plan.py", title="New plan", icon=":material/add_location_alt:"
+    ),
+    "pages/my_actions.py": st.Page(
+        "pages/my_actions.py", title="My actions", icon=":material/checklist:"
+    ),
     "pages/wards.py": st.Page("pages/wards.py", title="Wards and CSOs", icon=":material/groups:"),
     "pages/about.py": st.Page("pages/about.py", title="About the data", icon=":material/info:"),
     "pages/data.py": st.Page("pages/data.py", title="Data", icon=":material/upload_file:"),

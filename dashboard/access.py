@@ -16,8 +16,8 @@ from dashboard.errors import NotAllowed
 class Role(enum.StrEnum):
     """What a signed-in user is allowed to do."""
 
-    CSO = "cso"  # their wards by default, can see all; patrol planning; plans they lead
-    PARTNER = "partner"  # a Delivery Group agency: reads dashboards and plans
+    CSO = "cso"  # their wards by default, can see all; patrols; runs plans and actions
+    PARTNER = "partner"  # a Delivery Group agency: reads; updates its own agency's actions
     ANALYST = "analyst"  # everything analytical, imports
     ADMIN = "admin"  # users and settings, and everything else
 
@@ -31,6 +31,9 @@ class Permission(enum.StrEnum):
     VIEW_DATA_SOURCES = "view_data_sources"  # what is stored, sources, counts
     LOAD_DATA = "load_data"  # seed, import, undo
     MANAGE_USERS = "manage_users"  # add users, change roles, deactivate
+    VIEW_PLANS = "view_plans"  # problem-solving plans, their actions and history
+    MANAGE_PLANS = "manage_plans"  # create and edit plans; add and update any action
+    UPDATE_AGENCY_ACTIONS = "update_agency_actions"  # add and update their own agency's actions
 
 
 _EVERYONE_SIGNED_IN = frozenset(
@@ -39,20 +42,26 @@ _EVERYONE_SIGNED_IN = frozenset(
         Permission.VIEW_INCIDENTS,
         Permission.VIEW_CSOS,
         Permission.VIEW_DATA_SOURCES,
+        Permission.VIEW_PLANS,
     }
 )
+# CSOs coordinate the task-and-finish groups; partners act on what their agency owns
+_RUNS_PLANS = frozenset({Permission.MANAGE_PLANS, Permission.UPDATE_AGENCY_ACTIONS})
 
 # The one permission table. A role not listed here (or no role) may do nothing.
 PERMISSIONS: dict[Role, frozenset[Permission]] = {
-    Role.CSO: _EVERYONE_SIGNED_IN,
-    Role.PARTNER: _EVERYONE_SIGNED_IN,
-    Role.ANALYST: _EVERYONE_SIGNED_IN | {Permission.LOAD_DATA},
+    Role.CSO: _EVERYONE_SIGNED_IN | _RUNS_PLANS,
+    Role.PARTNER: _EVERYONE_SIGNED_IN | {Permission.UPDATE_AGENCY_ACTIONS},
+    Role.ANALYST: _EVERYONE_SIGNED_IN | _RUNS_PLANS | {Permission.LOAD_DATA},
     Role.ADMIN: frozenset(Permission),
 }
 
 # What each page needs; the navigation shows a user only the pages their role allows.
 PAGE_PERMISSIONS: dict[str, Permission] = {
     "pages/map.py": Permission.VIEW_MAP,
+    "pages/plans.py": Permission.VIEW_PLANS,
+    "pages/new_plan.py": Permission.MANAGE_PLANS,
+    "pages/my_actions.py": Permission.VIEW_PLANS,
     "pages/wards.py": Permission.VIEW_CSOS,
     "pages/about.py": Permission.VIEW_DATA_SOURCES,
     "pages/data.py": Permission.LOAD_DATA,

@@ -36,8 +36,11 @@ SETTING_NAMES = (
     "PUBLIC_GUIDANCE_URL",
     "POLICE_UK_API_URL",
     "MAX_IMPORT_MB",
+    "PLACES_FILE",
 )
 DEFAULT_PUBLIC_DIR = PROJECT_ROOT / "data" / "public"
+# Named places (estates, town centres) plan areas can be picked from; the demo's by default
+DEFAULT_PLACES_FILE = PROJECT_ROOT / "geodata" / "demo" / "places.geojson"
 # Home Office guidance on surrendering knives; councils point this at their own page
 DEFAULT_PUBLIC_GUIDANCE_URL = "https://www.gov.uk/government/collections/knife-crime"
 TRUE_WORDS = ("1", "true", "yes", "on")
@@ -59,6 +62,7 @@ class Settings:
     public_guidance_url: str = DEFAULT_PUBLIC_GUIDANCE_URL
     police_uk_api_url: str = "https://data.police.uk/api"  # where `fetch police-uk` asks
     max_import_mb: int = 512  # the largest file the command line imports (the page: maxUploadSize)
+    places_file: str = str(DEFAULT_PLACES_FILE)  # GeoJSON polygons with a "name" property
 
     @property
     def tiles_url(self) -> str | None:

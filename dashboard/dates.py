@@ -13,6 +13,11 @@ def today_in_london() -> date:
     return datetime.now(LONDON).date()
 
 
+def now_in_london() -> datetime:
+    """London wall-clock time to the second, without a zone, as audit trails store it."""
+    return datetime.now(LONDON).replace(tzinfo=None, microsecond=0)
+
+
 def month_end(day: date) -> date:
     """The last day of ``day``'s month."""
     following = date(day.year + day.month // 12, day.month % 12 + 1, 1)

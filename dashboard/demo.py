@@ -24,6 +24,7 @@ from dashboard.incidents import prepare_incidents
 from dashboard.store.models import (
     Action,
     ActionStatus,
+    ActionUpdate,
     AppUser,
     Asset,
     AssetKind,
@@ -36,6 +37,8 @@ from dashboard.store.models import (
     LocationPrecision,
     Plan,
     PlanStatus,
+    PlanUpdate,
+    PlanWard,
     SaraStage,
     UserChange,
     Ward,
@@ -95,6 +98,18 @@ def _read_incident_rows(path: Path) -> pd.DataFrame:
 
 def _parse_time(text: str) -> time:
     return datetime.strptime(text, "%H:%M").time()  # noqa: DTZ007 (a time of day has no zone)
+
+
+def _seeded_update(model: type, at: datetime, **keys: int) -> object:
+    """The first entry of a demo plan's or action's history: loaded with the demo data."""
+    return model(
+        changed_by="Demo data",
+        changed_at=at,
+        changes=json.dumps({"created": [None, {}]}),
+        comment="Loaded with the demo data set",
+        version=1,
+        **keys,
+    )
 
 
 def is_demo_loaded(engine: Engine) -> bool:
@@ -213,37 +228,48 @@ def seed_demo(
             for row in visits.itertuples()
         )
         for spec in plans:
+            lead = cso_by_key.get(spec["lead_cso_key"])
+            session.flush()  # the CSOs' ids
             plan = Plan(
                 title=spec["title"],
                 area_wkb=shapely.to_wkb(shape(spec["area"])),
-                ward_codes=",".join(spec["ward_codes"]),
+                area_source=spec.get("area_source", "drawn"),
+                place_name=spec.get("place_name"),
                 sara_stage=SaraStage(spec["sara_stage"]),
                 problem=spec["problem"],
-                lead_cso_id=None,
+                lead_cso_id=lead.id if lead else None,
                 partners="\n".join(spec["partners"]),
                 started_on=date.fromisoformat(spec["started_on"]),
                 review_on=date.fromisoformat(spec["review_on"]) if spec["review_on"] else None,
                 status=PlanStatus(spec["status"]),
                 outcome=spec.get("outcome"),
+                created_at=data_import.imported_at,
             )
-            lead = cso_by_key.get(spec["lead_cso_key"])
             session.add(plan)
             session.flush()
-            plan.lead_cso_id = lead.id if lead else None
             session.add_all(
-                Action(
-                    plan=plan,
-                    description=action["description"],
-                    vru_theme=int(action["vru_theme"]),
-                    owner_agency=action["owner_agency"],
-                    owner_name=action.get("owner_name"),
-                    due_on=date.fromisoformat(action["due_on"]),
-                    status=ActionStatus(action["status"]),
-                    longitude=action.get("longitude"),
-                    latitude=action.get("latitude"),
-                )
-                for action in spec["actions"]
+                PlanWard(plan_id=plan.id, ward_code=code, ward_vintage=vintage)
+                for code in spec["ward_codes"]
             )
+            session.add(_seeded_update(PlanUpdate, plan_id=plan.id, at=data_import.imported_at))
+            for action_spec in spec["actions"]:
+                action = Action(
+                    plan=plan,
+                    description=action_spec["description"],
+                    vru_theme=int(action_spec["vru_theme"]),
+                    owner_agency=action_spec["owner_agency"],
+                    owner_name=action_spec.get("owner_name"),
+                    due_on=date.fromisoformat(action_spec["due_on"]),
+                    status=ActionStatus(action_spec["status"]),
+                    longitude=action_spec.get("longitude"),
+                    latitude=action_spec.get("latitude"),
+                    created_at=data_import.imported_at,
+                )
+                session.add(action)
+                session.flush()
+                session.add(
+                    _seeded_update(ActionUpdate, action_id=action.id, at=data_import.imported_at)
+                )
         first_cso = next(iter(cso_by_key.values()))
         for email, label in DEMO_USERS:
             role, agency = _DEMO_USER_ROLES[email]

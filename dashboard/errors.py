@@ -22,7 +22,18 @@ class NotAllowed(CommunitySafetyError):
 
 
 class EditConflict(CommunitySafetyError):
-    """Someone else changed the record since the user loaded it."""
+    """Someone else changed the record since the user loaded it.
+
+    ``changes_since`` lists, oldest first, what the others changed (who, when, what), so the user
+    can see it and re-apply their own edit on top; ``current_version`` is the version to send then.
+    """
+
+    def __init__(
+        self, message: str, changes_since: tuple[str, ...] = (), current_version: int | None = None
+    ) -> None:
+        super().__init__(message)
+        self.changes_since = changes_since
+        self.current_version = current_version
 
 
 class InvalidInput(CommunitySafetyError):

@@ -8,16 +8,23 @@ from __future__ import annotations
 
 import html
 import json
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import folium
 import geopandas as gpd
 import pandas as pd
 import shapely
 from branca.element import MacroElement
+from folium.plugins import Draw
 from jinja2 import Template
+from shapely.geometry import Polygon, shape
+from shapely.geometry.base import BaseGeometry
 
-from dashboard.geo import WGS84
+from dashboard.errors import InvalidInput
+from dashboard.geo import BNG, WGS84
 from dashboard.hotspots import class_labels, class_of, count_class_breaks, count_incidents_by_cell
 
 # Okabe-Ito: distinguishable with the common colour-vision deficiencies (Okabe & Ito, 2008)
@@ -44,6 +51,28 @@ LAYER_CSO = "CSO ward assignments"
 LAYER_BINS = "Knife amnesty bins"
 LAYER_BUS = "Youth Bus stops"
 LAYER_HOTSPOTS = "Incident hotspots"
+LAYER_PLANS = "Problem-solving plans"
+LAYER_PROPOSED = "Proposed plan area"
+LAYER_PLAN_AREA = "Plan area"
+LAYER_BUFFER = "Buffer ring"
+LAYER_ACTIONS = "Action points"
+
+PLAN_STATUSES = ("open", "monitoring", "closed")
+# Plan areas are outlines over the CSO fills (Okabe-Ito) and the hotspot cells (YlOrRd), so they
+# take hues from neither: Paul Tol's colour-blind-safe indigo and wine, and a grey for closed
+# plans. The hue is never the only cue: each status has its own dash pattern (PLAN_STATUS_DASHES),
+# the legend names it, and wards are solid lines, so plans read apart in greyscale too.
+PLAN_STATUS_COLOURS = {"open": "#332288", "monitoring": "#882255", "closed": "#666666"}
+PLAN_STATUS_DASHES = {"open": "10 6", "monitoring": "4 5", "closed": "12 4 2 4"}
+PLAN_STATUS_LABELS = {"open": "Open", "monitoring": "Monitoring", "closed": "Closed"}
+# a drawn or proposed area is solid black: the one thing on the map being decided right now
+PROPOSED_COLOUR = "#000000"
+ACTION_COLOUR = "#117733"  # Tol green, a diamond: apart from bins (black square) and stops (circle)
+# Leaflet's overlay pane is 400 and markers are 600: plans sit between, above wards, CSO colours
+# and hotspot cells whatever order layers are ticked in, so a click in a plan area hits the plan.
+# The pane itself takes no pointer events; Leaflet's CSS gives them back to interactive paths.
+PLAN_PANE = "plans"
+PLAN_PANE_Z_INDEX = 450
 
 
 @dataclass(frozen=True)
@@ -141,13 +170,51 @@ def _swatch(colour: str, label: str, border: str = "#555") -> str:
     )
 
 
+def _outline_swatch(colour: str, dashes: str, label: str, fill_opacity: float = 0.12) -> str:
+    """A small rectangle drawn with the same stroke and dashes as the area on the map."""
+    return (
+        '<div><svg width="24" height="14" aria-hidden="true" style="vertical-align:middle;'
+        f'margin-right:4px"><rect x="1.5" y="1.5" width="21" height="11" fill="{colour}" '
+        f'fill-opacity="{fill_opacity}" stroke="{colour}" stroke-width="2.5" '
+        f'stroke-dasharray="{dashes}"/></svg>{html.escape(label)}</div>'
+    )
+
+
+def _plan_legend(statuses: Sequence[str]) -> list[str]:
+    parts = [f"<strong>{LAYER_PLANS}</strong>"]
+    parts += [
+        _outline_swatch(PLAN_STATUS_COLOURS[status], PLAN_STATUS_DASHES[status], label)
+        for status, label in PLAN_STATUS_LABELS.items()
+        if status in statuses
+    ]
+    parts.append("<div>A thicker outline: the plan has overdue actions</div>")
+    return parts
+
+
+def _hotspot_legend(hotspot_breaks: list[int], cell_size_m: float) -> list[str]:
+    parts = [
+        f"<strong>{LAYER_HOTSPOTS}</strong><div>Incidents per {cell_size_m:.0f} m square; "
+        "classes are quantiles of the non-empty cells</div>"
+    ]
+    parts += [
+        _swatch(HOTSPOT_COLOURS[index], f"{label} incidents")
+        for index, label in enumerate(class_labels(hotspot_breaks))
+    ]
+    return parts
+
+
 def legend_html(
-    cso_colours: dict[str, str], hotspot_breaks: list[int], cell_size_m: float, synthetic: bool
+    cso_colours: dict[str, str],
+    hotspot_breaks: list[int],
+    cell_size_m: float,
+    synthetic: bool,
+    plan_statuses: Sequence[str] = (),
 ) -> str:
     """The legend's HTML: what each layer's symbols and colours mean, all text escaped.
 
     The page shows it in full beside the map; on the map it is folded behind a "Legend" toggle,
-    so it never hides a bin or a bus stop.
+    so it never hides a bin or a bus stop. ``plan_statuses`` (any of ``PLAN_STATUSES``) adds the
+    problem-solving plans' outlines; none, no plans section.
     """
     parts = [
         _swatch("transparent", LAYER_WARDS, WARD_OUTLINE),
@@ -158,14 +225,9 @@ def legend_html(
     parts.append("</div>")
     parts.append(f"<div>{_knife_bin_glyph()} Knife amnesty bin</div>")
     parts.append(f"<div>{_bus_glyph()} Youth Bus stop</div>")
-    parts.append(
-        f"<strong>{LAYER_HOTSPOTS}</strong><div>Incidents per {cell_size_m:.0f} m square; "
-        "classes are quantiles of the non-empty cells</div>"
-    )
-    parts += [
-        _swatch(HOTSPOT_COLOURS[index], f"{label} incidents")
-        for index, label in enumerate(class_labels(hotspot_breaks))
-    ]
+    parts += _hotspot_legend(hotspot_breaks, cell_size_m)
+    if plan_statuses:
+        parts += _plan_legend(plan_statuses)
     if synthetic:
         parts.append("<em>Demo data: incidents, CSOs and schedules are synthetic.</em>")
     return "".join(parts)
@@ -271,7 +333,9 @@ def add_hotspot_layer(
     """
     layer = folium.FeatureGroup(name=LAYER_HOTSPOTS, show=True)
     if not cells_bng.empty:
-        cells = cells_bng[["cell_id", "incident_count", "ward_code", "geometry"]].to_crs(WGS84)
+        # a plan's cells may straddle wards and carry no ward_code
+        columns = [c for c in ("cell_id", "incident_count", "ward_code") if c in cells_bng]
+        cells = cells_bng[[*columns, "geometry"]].to_crs(WGS84)
         cells["geometry"] = shapely.set_precision(cells.geometry.array, 1e-6)
         counts = cells["incident_count"].to_numpy()
         classes = [class_of(n, breaks) for n in counts]
@@ -361,8 +425,9 @@ def borough_map(
     cell_size_m: float,
     style: MapStyle,
     synthetic: bool,
+    plans: gpd.GeoDataFrame | None = None,
 ) -> folium.Map:
-    """The main map: five switchable layers, a legend and a layer control.
+    """The main map: five switchable layers (six with plans), a legend and a layer control.
 
     Parameters
     ----------
@@ -384,6 +449,8 @@ def borough_map(
         Asset prefix and tiles.
     synthetic
         Whether to say on the map that the data are synthetic.
+    plans
+        Problem-solving plans for ``add_plan_layer``; None leaves the layer and its legend out.
     """
     minx, miny, maxx, maxy = wards.total_bounds
     fmap = offline_map(((miny + maxy) / 2, (minx + maxx) / 2), style)
@@ -391,10 +458,15 @@ def borough_map(
     add_ward_layer(fmap, wards)
     add_cso_layer(fmap, wards, assignments, colours)
     add_hotspot_layer(fmap, cells_bng, hotspot_breaks, cell_size_m)
+    if plans is not None:
+        add_plan_layer(fmap, plans)
     add_knife_bin_layer(fmap, bins)
     add_youth_bus_layer(fmap, bus_stops, schedule)
     folium.LayerControl(collapsed=False, position="topleft").add_to(fmap)
-    _Legend(_folded(legend_html(colours, hotspot_breaks, cell_size_m, synthetic))).add_to(fmap)
+    statuses = PLAN_STATUSES if plans is not None else ()
+    _Legend(_folded(legend_html(colours, hotspot_breaks, cell_size_m, synthetic, statuses))).add_to(
+        fmap
+    )
     # the layer control sits top left, over the Thames, clear of the borough
     fmap.fit_bounds([[miny, minx], [maxy, maxx]])
     return fmap
@@ -443,3 +515,598 @@ def import_preview_map(payload: object, style: MapStyle) -> folium.Map | None:
         fmap.fit_bounds([[miny, minx], [maxy, maxx]])
         return fmap
     return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Problem-solving plans: their areas on the maps, drawing a new one, and a plan's own map
+
+PLAN_COLUMNS = (
+    "plan_id",
+    "title",
+    "status",
+    "sara_stage",
+    "open_actions",
+    "overdue_actions",
+    "at_risk_actions",
+)
+BUFFER_COLOUR = "#444444"
+BUFFER_DASHES = "1 5"
+MIN_DRAWN_AREA_M2 = 100.0  # smaller than 10 m x 10 m is a slip of the mouse, not a plan area
+CIRCLE_QUAD_SEGS = 16  # 64 vertices: a circle to within 0.2% of its area
+
+
+class DrawnAreaInvalid(InvalidInput, ValueError):
+    """The shape drawn on the map cannot be a plan area; the message says how to redraw it.
+
+    A ``ValueError`` too, so callers that validate input with ``except ValueError`` catch it.
+    """
+
+
+def _text(value: object) -> str:
+    return html.escape(str(value)) if value is not None and not pd.isna(value) else ""
+
+
+def _check_plans(plans: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Reject plans the layer cannot draw, naming what is wrong; return them in EPSG:4326."""
+    missing = [column for column in PLAN_COLUMNS if column not in plans.columns]
+    if missing:
+        raise ValueError(f"plans lack the column(s) {', '.join(missing)}; see add_plan_layer")
+    if plans.crs is None:
+        raise ValueError("plans have no CRS; set it (plan areas are stored in EPSG:4326)")
+    unknown = sorted({str(status) for status in plans["status"]} - set(PLAN_STATUSES))
+    if unknown:
+        raise ValueError(
+            f"plan status must be one of {', '.join(PLAN_STATUSES)}, got {', '.join(unknown)}"
+        )
+    return plans.to_crs(WGS84)
+
+
+def _plan_pane(fmap: folium.Map) -> str:
+    """Create the plans' pane once per map (see PLAN_PANE) and return its name."""
+    exists = any(
+        isinstance(child, folium.map.CustomPane) and child.name == PLAN_PANE
+        for child in fmap._children.values()
+    )
+    if not exists:
+        folium.map.CustomPane(PLAN_PANE, z_index=PLAN_PANE_Z_INDEX, pointer_events=False).add_to(
+            fmap
+        )
+    return PLAN_PANE
+
+
+def _plan_style(status: str, overdue: bool, css: str) -> dict[str, Any]:
+    return {
+        "color": PLAN_STATUS_COLOURS[status],
+        # wide enough to read over the darkest hotspot cells; wider still with overdue actions
+        "weight": 5.5 if overdue else 3.5,
+        "dashArray": PLAN_STATUS_DASHES[status],
+        "fill": True,
+        "fillColor": PLAN_STATUS_COLOURS[status],
+        "fillOpacity": 0.05 if status == "closed" else 0.12,
+        "className": css,
+    }
+
+
+def add_plan_layer(fmap: folium.Map, plans: gpd.GeoDataFrame) -> None:
+    """Problem-solving plan areas outlined by status, above every other area layer.
+
+    Parameters
+    ----------
+    fmap
+        The map to add the "Problem-solving plans" layer to.
+    plans
+        One row per plan in EPSG:4326: ``plan_id`` (int), ``title``, ``status`` (one of
+        ``PLAN_STATUSES``), ``sara_stage`` (e.g. "response"), ``open_actions``,
+        ``overdue_actions`` and ``at_risk_actions`` (ints), and the area's polygon.
+
+    Notes
+    -----
+    Each path has the classes ``plan-area plan-<status>`` (and ``plan-has-overdue`` when actions
+    are overdue, drawn thicker). The tooltip gives the escaped title, status, SARA stage and
+    action counts. A click on a plan reaches the page as st_folium's ``last_active_drawing``, a
+    GeoJSON feature whose properties hold ``plan_id``, as a ward click gives ``ward_code``.
+
+    Raises
+    ------
+    ValueError
+        A column is missing, the CRS is not set, or a status is not one of ``PLAN_STATUSES``.
+    """
+    plans = _check_plans(plans)
+    pane = _plan_pane(fmap)
+    layer = folium.FeatureGroup(name=LAYER_PLANS, show=True)
+    if not plans.empty:
+        overdue = plans["overdue_actions"].astype(int).to_numpy()
+        statuses = [str(status) for status in plans["status"]]
+        features = gpd.GeoDataFrame(
+            {
+                "plan_id": plans["plan_id"].astype(int).to_numpy(),
+                "title": [_text(title) for title in plans["title"]],
+                "status": statuses,
+                "status_label": [PLAN_STATUS_LABELS[status] for status in statuses],
+                "sara_stage": [_text(stage).capitalize() for stage in plans["sara_stage"]],
+                "open_actions": plans["open_actions"].astype(int).to_numpy(),
+                "overdue_actions": overdue,
+                "at_risk_actions": plans["at_risk_actions"].astype(int).to_numpy(),
+                # in words and bold, not in colour alone
+                "overdue_label": [
+                    f'<strong style="color:#a50026">{n} overdue</strong>' if n else "0"
+                    for n in overdue
+                ],
+                "css": [
+                    f"plan-area plan-{status}" + (" plan-has-overdue" if n else "")
+                    for status, n in zip(statuses, overdue, strict=True)
+                ],
+            },
+            geometry=plans.geometry.to_numpy(),
+            crs=WGS84,
+        )
+        folium.GeoJson(
+            features.to_json(),
+            name=LAYER_PLANS,
+            style_function=lambda feature: _plan_style(
+                feature["properties"]["status"],
+                feature["properties"]["overdue_actions"] > 0,
+                feature["properties"]["css"],
+            ),
+            highlight_function=lambda _feature: {"weight": 7, "fillOpacity": 0.2},
+            tooltip=folium.GeoJsonTooltip(
+                fields=[
+                    "title",
+                    "status_label",
+                    "sara_stage",
+                    "open_actions",
+                    "overdue_label",
+                    "at_risk_actions",
+                ],
+                aliases=[
+                    "Plan",
+                    "Status",
+                    "SARA stage",
+                    "Open actions",
+                    "Overdue actions",
+                    "At-risk actions",
+                ],
+            ),
+            pane=pane,
+        ).add_to(layer)
+    layer.add_to(fmap)
+
+
+def add_draw_control(fmap: folium.Map, style: MapStyle) -> Draw:
+    """Leaflet.draw's toolbar, loaded from the app's own files, for drawing a plan area.
+
+    Polygons, rectangles and circles can be drawn, edited and deleted; lines and markers cannot.
+    What is drawn reaches the page through ``st_folium(..., returned_objects=
+    ["last_active_drawing", "all_drawings"])``, and ``drawn_area`` turns that into a polygon.
+    Drawn shapes have the class ``drawn-area``.
+
+    Only add it when ``static_assets.drawing_available()``: streamlit-folium loads a map's
+    scripts one after another and gives up on the first that fails, so a missing
+    ``leaflet.draw.js`` would leave the whole map blank.
+    """
+    vendor = f"{style.static_url_prefix}/vendor/leaflet-draw"
+    shape_options = {
+        "color": PROPOSED_COLOUR,
+        "weight": 4,  # as the proposed area: what is being decided stands out
+        "fillOpacity": 0.1,
+        "className": "drawn-area",
+    }
+    draw = Draw(
+        position="topleft",
+        show_geometry_on_click=False,  # True opens an alert() with the GeoJSON on every click
+        draw_options={
+            "polyline": False,
+            "marker": False,
+            "circlemarker": False,
+            # a boundary that crosses itself encloses nothing sensible; refuse it while drawing
+            "polygon": {
+                "allowIntersection": False,
+                "showArea": True,
+                "metric": True,
+                "shapeOptions": shape_options,
+            },
+            "rectangle": {"showArea": True, "metric": True, "shapeOptions": shape_options},
+            "circle": {"metric": True, "shapeOptions": shape_options},
+        },
+        edit_options={"poly": {"allowIntersection": False}},
+    )
+    # folium's defaults are cdnjs addresses (leaflet.draw 1.0.2); the app serves npm's 1.0.4
+    draw.default_js = [("leaflet_draw_js", f"{vendor}/leaflet.draw.js")]
+    draw.default_css = [("leaflet_draw_css", f"{vendor}/leaflet.draw.css")]
+    draw.add_to(fmap)
+    _KeepCircleRadius().add_to(fmap)
+    return draw
+
+
+class _KeepCircleRadius(MacroElement):
+    """Keep a drawn circle's ``properties.radius`` up to date when the circle is resized.
+
+    streamlit-folium writes the radius into the circle's GeoJSON properties when it is drawn,
+    and not again when it is edited, so ``all_drawings`` would keep the first radius (and, since
+    nothing else changed, the edit would not even rerun the page). This handler is registered
+    with the map script, before streamlit-folium's own, so it runs first.
+    """
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        {{ this._parent.get_name() }}.on("draw:edited", function (e) {
+          e.layers.eachLayer(function (layer) {
+            if (layer instanceof L.Circle) {
+              layer.feature = layer.feature || {type: "Feature"};
+              // a new object: the last value sent shares the old one, and is compared with this
+              layer.feature.properties = Object.assign(
+                {}, layer.feature.properties, {radius: layer.getRadius()}
+              );
+            }
+          });
+        });
+        {% endmacro %}
+        """
+    )
+
+
+def _as_geometry(area: BaseGeometry | Mapping[str, Any]) -> BaseGeometry:
+    """A shapely geometry from a geometry, a GeoJSON geometry, Feature or FeatureCollection."""
+    if isinstance(area, BaseGeometry):
+        return area
+    if area.get("type") == "FeatureCollection":
+        return shapely.union_all([shape(feature["geometry"]) for feature in area["features"]])
+    if area.get("type") == "Feature":
+        return shape(area["geometry"])
+    return shape(area)
+
+
+def _bng(geometry: BaseGeometry) -> BaseGeometry:
+    return gpd.GeoSeries([geometry], crs=WGS84).to_crs(BNG).iloc[0]
+
+
+def _wgs84(geometry: BaseGeometry) -> BaseGeometry:
+    return gpd.GeoSeries([geometry], crs=BNG).to_crs(WGS84).iloc[0]
+
+
+def _area_layer(
+    fmap: folium.Map,
+    area_wgs84: BaseGeometry,
+    *,
+    name: str,
+    style: dict[str, Any],
+    properties: dict[str, str] | None = None,
+    tooltip: folium.GeoJsonTooltip | None = None,
+    pane: str | None = None,
+) -> None:
+    feature = {
+        "type": "Feature",
+        "properties": properties or {},
+        "geometry": shapely.geometry.mapping(shapely.set_precision(area_wgs84, 1e-7)),
+    }
+    layer = folium.FeatureGroup(name=name, show=True)
+    options = {"pane": pane} if pane else {}
+    folium.GeoJson(
+        {"type": "FeatureCollection", "features": [feature]},
+        name=name,
+        style_function=lambda _feature: style,
+        tooltip=tooltip,
+        **options,
+    ).add_to(layer)
+    layer.add_to(fmap)
+
+
+def _fit(fmap: folium.Map, bounds: Sequence[float]) -> None:
+    minx, miny, maxx, maxy = bounds
+    fmap.fit_bounds([[miny, minx], [maxy, maxx]])
+
+
+def plan_area_map(
+    *,
+    wards: gpd.GeoDataFrame,
+    style: MapStyle,
+    plans: gpd.GeoDataFrame | None = None,
+    cells_bng: gpd.GeoDataFrame | None = None,
+    cell_size_m: float = 250.0,
+    proposed_area: BaseGeometry | Mapping[str, Any] | None = None,
+    drawing: bool = True,
+) -> folium.Map:
+    """A map for choosing or drawing a plan's area.
+
+    Parameters
+    ----------
+    wards
+        Current wards in EPSG:4326 (``code``, ``name``); a click on one returns its
+        ``ward_code`` as st_folium's ``last_active_drawing``.
+    style
+        Asset prefix and tiles.
+    plans
+        Existing plans (see ``add_plan_layer``), so a new area can be set beside them.
+    cells_bng
+        Hotspot cells in EPSG:27700 (``cell_id``, ``incident_count``), shaded in the hotspot
+        classes; a click on one returns its ``cell_id``.
+    cell_size_m
+        Side of the cells, for the tooltip and legend.
+    proposed_area
+        The area chosen so far (a ward, cells, a named place, an upload, or a drawing), in
+        EPSG:4326, as a shapely geometry or GeoJSON; drawn solid black with the class
+        ``proposed-area``, not clickable, and the map is fitted to it.
+    drawing
+        Whether to add the Leaflet.draw toolbar (``add_draw_control``); pass
+        ``static_assets.drawing_available()``.
+    """
+    minx, miny, maxx, maxy = wards.total_bounds
+    fmap = offline_map(((miny + maxy) / 2, (minx + maxx) / 2), style)
+    add_ward_layer(fmap, wards)
+    legend = [_swatch("transparent", LAYER_WARDS, WARD_OUTLINE)]
+    if cells_bng is not None:
+        breaks = count_class_breaks(cells_bng["incident_count"])
+        add_hotspot_layer(fmap, cells_bng, breaks, cell_size_m)
+        legend += _hotspot_legend(breaks, cell_size_m)
+    if plans is not None:
+        add_plan_layer(fmap, plans)
+        legend += _plan_legend(PLAN_STATUSES)
+    bounds: Sequence[float] = wards.total_bounds
+    if proposed_area is not None:
+        area = _as_geometry(proposed_area)
+        if not area.is_empty:
+            _area_layer(
+                fmap,
+                area,
+                name=LAYER_PROPOSED,
+                style={
+                    "color": PROPOSED_COLOUR,
+                    "weight": 4,
+                    "fillColor": PROPOSED_COLOUR,
+                    "fillOpacity": 0.12,
+                    "className": "proposed-area",
+                    "interactive": False,  # wards and cells beneath stay clickable
+                },
+                pane=_plan_pane(fmap),
+            )
+            bounds = area.bounds
+    legend.append(_outline_swatch(PROPOSED_COLOUR, "none", "Proposed or drawn area"))
+    if drawing:
+        add_draw_control(fmap, style)
+    folium.LayerControl(collapsed=False, position="topright").add_to(fmap)
+    _Legend(_folded("".join(legend))).add_to(fmap)
+    _fit(fmap, bounds)
+    return fmap
+
+
+def buffer_ring(area_wgs84: BaseGeometry, buffer_m: float) -> BaseGeometry:
+    """The band ``buffer_m`` metres wide around an area (EPSG:4326 in and out), measured in BNG.
+
+    Where displacement would show: the area grown by ``buffer_m`` minus the area itself.
+    ValueError: ``buffer_m`` is not positive.
+    """
+    if not buffer_m > 0:
+        raise ValueError(f"buffer_m must be positive, got {buffer_m}")
+    area_bng = _bng(area_wgs84)
+    return _wgs84(area_bng.buffer(buffer_m).difference(area_bng))
+
+
+def _action_glyph() -> str:
+    return (
+        f'<span style="display:inline-block;width:12px;height:12px;background:{ACTION_COLOUR};'
+        "border:2px solid #fff;transform:rotate(45deg);"
+        f'box-shadow:0 0 0 1px {ACTION_COLOUR}"></span>'
+    )
+
+
+def add_action_layer(fmap: folium.Map, actions: pd.DataFrame) -> None:
+    """A plan's actions that have a place, as diamonds (class ``action-point``).
+
+    ``actions`` has ``action_id``, ``description``, ``status``, ``longitude`` and ``latitude``
+    (WGS84; rows without both are left off the map). The popup and tooltip are escaped.
+    """
+    layer = folium.FeatureGroup(name=LAYER_ACTIONS, show=True)
+    placed = actions.dropna(subset=["longitude", "latitude"])
+    for row in placed.itertuples():
+        status = str(getattr(row.status, "value", row.status))  # an ActionStatus or its value
+        folium.Marker(
+            location=(float(row.latitude), float(row.longitude)),
+            icon=folium.DivIcon(
+                html=_action_glyph(),
+                class_name="action-point",
+                icon_size=(18, 18),
+                icon_anchor=(9, 9),
+            ),
+            tooltip=_text(row.description),
+            popup=_popup(
+                [("Action", str(row.description)), ("Status", status.replace("_", " "))],
+                f"Action {row.action_id}",
+            ),
+        ).add_to(layer)
+    layer.add_to(fmap)
+
+
+def plan_detail_map(
+    *,
+    plan_area: BaseGeometry | Mapping[str, Any],
+    title: str,
+    style: MapStyle,
+    status: str = "open",
+    buffer_m: float | None = None,
+    cells_bng: gpd.GeoDataFrame | None = None,
+    cell_size_m: float = 250.0,
+    bins: gpd.GeoDataFrame | None = None,
+    bus_stops: gpd.GeoDataFrame | None = None,
+    schedule: pd.DataFrame | None = None,
+    actions: pd.DataFrame | None = None,
+) -> folium.Map:
+    """One plan's map: its area, the ring around it, incidents by cell, assets and actions.
+
+    Parameters
+    ----------
+    plan_area
+        The plan's area in EPSG:4326 (shapely geometry or GeoJSON); outlined in the status's
+        colour and dashes with the classes ``plan-area plan-<status>``.
+    title
+        The plan's title, for the area's tooltip (escaped here).
+    style
+        Asset prefix and tiles.
+    status
+        One of ``PLAN_STATUSES``.
+    buffer_m
+        Width of the ring around the area where displacement would show (class
+        ``plan-buffer``); None draws no ring.
+    cells_bng
+        Cells of the area in EPSG:27700 (``cell_id``, ``incident_count``), shaded in the
+        hotspot classes of their own counts.
+    cell_size_m
+        Side of the cells, for the tooltip and legend.
+    bins, bus_stops, schedule
+        Knife amnesty bins, Youth Bus stops and their timetable, as for ``borough_map``.
+    actions
+        The plan's actions (see ``add_action_layer``).
+
+    The map is fitted to the area, with the ring when there is one. ValueError: unknown status.
+    """
+    if status not in PLAN_STATUSES:
+        raise ValueError(f"status must be one of {', '.join(PLAN_STATUSES)}, got {status!r}")
+    area = _as_geometry(plan_area)
+    minx, miny, maxx, maxy = area.bounds
+    fmap = offline_map(((miny + maxy) / 2, (minx + maxx) / 2), style, zoom_start=15)
+    legend = [
+        _outline_swatch(
+            PLAN_STATUS_COLOURS[status],
+            PLAN_STATUS_DASHES[status],
+            f"{LAYER_PLAN_AREA} ({PLAN_STATUS_LABELS[status].lower()})",
+        )
+    ]
+    bounds: Sequence[float] = area.bounds
+    if cells_bng is not None:
+        breaks = count_class_breaks(cells_bng["incident_count"])
+        add_hotspot_layer(fmap, cells_bng, breaks, cell_size_m)
+        legend += _hotspot_legend(breaks, cell_size_m)
+    if buffer_m is not None:
+        ring = buffer_ring(area, buffer_m)
+        _area_layer(
+            fmap,
+            ring,
+            name=LAYER_BUFFER,
+            style={
+                "color": BUFFER_COLOUR,
+                "weight": 2,
+                "dashArray": BUFFER_DASHES,
+                "fillColor": BUFFER_COLOUR,
+                "fillOpacity": 0.06,
+                "className": "plan-buffer",
+            },
+            properties={"ring": f"Within {buffer_m:.0f} m of the plan area"},
+            tooltip=folium.GeoJsonTooltip(fields=["ring"], labels=False),
+        )
+        legend.append(
+            _outline_swatch(
+                BUFFER_COLOUR, BUFFER_DASHES, f"{LAYER_BUFFER}: {buffer_m:.0f} m around it", 0.06
+            )
+        )
+        bounds = ring.bounds
+    _area_layer(
+        fmap,
+        area,
+        name=LAYER_PLAN_AREA,
+        style={
+            **_plan_style(status, overdue=False, css=f"plan-area plan-{status}"),
+            "fillOpacity": 0.05,  # the cells beneath must stay readable
+        },
+        properties={"title": _text(title), "status": PLAN_STATUS_LABELS[status]},
+        tooltip=folium.GeoJsonTooltip(fields=["title", "status"], aliases=["Plan", "Status"]),
+        pane=_plan_pane(fmap),
+    )
+    if bins is not None:
+        add_knife_bin_layer(fmap, bins)
+        legend.append(f"<div>{_knife_bin_glyph()} Knife amnesty bin</div>")
+    if bus_stops is not None:
+        timetable = (
+            schedule
+            if schedule is not None
+            else pd.DataFrame(columns=["stop_id", "when", "activity"])
+        )
+        add_youth_bus_layer(fmap, bus_stops, timetable)
+        legend.append(f"<div>{_bus_glyph()} Youth Bus stop</div>")
+    if actions is not None:
+        add_action_layer(fmap, actions)
+        legend.append(f"<div>{_action_glyph()} Action with a place</div>")
+    # a small map: the layer switches fold away so they do not hide the area
+    folium.LayerControl(collapsed=True, position="topright").add_to(fmap)
+    _Legend(_folded("".join(legend))).add_to(fmap)
+    _fit(fmap, bounds)
+    return fmap
+
+
+def _user_error(message: str) -> DrawnAreaInvalid:
+    return DrawnAreaInvalid(
+        f"{message} Delete it with the bin button and draw it again, or choose the area another "
+        "way: pick a ward, hotspot cells or a named place, or upload GeoJSON."
+    )
+
+
+def drawn_area(st_folium_result: Mapping[str, Any] | None) -> Polygon | None:
+    """The plan area last drawn with ``add_draw_control``, as a valid polygon in EPSG:4326.
+
+    Parameters
+    ----------
+    st_folium_result
+        What ``st_folium(..., returned_objects=["last_active_drawing", "all_drawings"])``
+        returned (None before the map has answered).
+
+    Returns
+    -------
+    Polygon or None
+        The most recently drawn shape that is still on the map; None when nothing is drawn.
+
+    Notes
+    -----
+    ``all_drawings`` holds only the drawn shapes, newest last, and follows edits and deletions;
+    ``last_active_drawing`` is also set by a click on a ward, cell or plan, so it is used only
+    when ``all_drawings`` was not asked for, and only if it has no properties but a radius.
+    Leaflet.draw hands a circle back as a Point with ``properties.radius`` in metres; it is
+    buffered in British National Grid metres (64 vertices) and projected back. A boundary that
+    crosses itself is repaired with ``make_valid`` when that leaves one polygon.
+
+    Raises
+    ------
+    DrawnAreaInvalid
+        (an ``InvalidInput`` and a ``ValueError``) the shape is a line or a point, crosses itself
+        into several pieces, lies outside Great Britain or is smaller than 100 m²; the message
+        tells the user what to do.
+    """
+    if not st_folium_result:
+        return None
+    drawings = st_folium_result.get("all_drawings")
+    if drawings is None:
+        last = st_folium_result.get("last_active_drawing")
+        looks_drawn = bool(last) and set(last.get("properties") or {}) <= {"radius"}
+        drawings = [last] if looks_drawn else []
+    if not drawings:
+        return None
+    feature = drawings[-1]
+    properties = feature.get("properties") or {}
+    try:
+        geometry = _as_geometry(feature)
+    except (shapely.errors.ShapelyError, KeyError, TypeError, ValueError, AttributeError) as error:
+        raise _user_error("The map sent a shape this app cannot read.") from error
+    if geometry.geom_type == "Point":
+        radius_m = properties.get("radius")
+        if not isinstance(radius_m, int | float) or not radius_m > 0:
+            raise _user_error("A point is not an area.")
+        circle_bng = _bng(geometry).buffer(float(radius_m), quad_segs=CIRCLE_QUAD_SEGS)
+        geometry = _wgs84(circle_bng)
+    elif geometry.geom_type not in {"Polygon", "MultiPolygon"}:
+        raise _user_error("A line is not an area: draw a polygon, a rectangle or a circle.")
+    if not geometry.is_valid:
+        repaired = shapely.make_valid(geometry)
+        pieces = [
+            part
+            for part in getattr(repaired, "geoms", [repaired])
+            if part.geom_type == "Polygon" and part.area > 0
+        ]
+        if len(pieces) != 1:
+            raise _user_error("The boundary you drew crosses itself.")
+        geometry = pieces[0]
+    if geometry.geom_type != "Polygon":
+        raise _user_error("That is several areas; a plan has one.")
+    area_m2 = _bng(geometry).area
+    if not math.isfinite(area_m2):
+        raise _user_error("The area is outside Great Britain.")
+    if area_m2 < MIN_DRAWN_AREA_M2:
+        raise _user_error(f"The area is {area_m2:.0f} m², too small for a plan.")
+    return geometry

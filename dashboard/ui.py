@@ -13,12 +13,12 @@ import pandas as pd
 import streamlit as st
 from sqlalchemy import Engine
 
-from dashboard import hotspots
-from dashboard.access import ROLE_LABELS, Permission, Principal, Role, require
+from dashboard import hotspots, plans
+from dashboard.access import ROLE_LABELS, Permission, Principal, Role, can, require
 from dashboard.config import Settings, load_settings
-from dashboard.dates import whole_months_window
+from dashboard.dates import today_in_london, whole_months_window
 from dashboard.demo import DEMO_USERS, is_demo_loaded
-from dashboard.errors import CommunitySafetyError, NotAllowed
+from dashboard.errors import CommunitySafetyError, EditConflict, NotAllowed
 from dashboard.geo import BNG
 from dashboard.importers.validation import ROWS_SHOWN_ON_SCREEN, ImportReport
 from dashboard.maps import MapStyle
@@ -446,3 +446,607 @@ def extract_mapping_editor(header: list[str], saved: list[str], mappings_dir: Pa
         except CommunitySafetyError as error:
             st.error(str(error))
     return mapping
+
+
+# --- plans and actions ---------------------------------------------------------------------------
+
+FLASH_KEY = "flash_message"
+MARKDOWN_SPECIAL = set("\\`*_{}[]()#+-.!|<>~$:=\"'&")
+
+
+def plain(text: object) -> str:
+    """``text`` a person typed, made safe for ``st.markdown``: shown as typed, never as markup.
+
+    Every ASCII punctuation character is backslash-escaped (CommonMark shows it literally), so
+    a title such as ``[x](javascript:...)`` or ``:red[...]`` is only text.
+    """
+    return "".join(f"\\{char}" if char in MARKDOWN_SPECIAL else char for char in str(text))
+
+
+def flash(message: str) -> None:
+    """Show ``message`` after the next rerun (a save is followed by a rerun to show fresh data)."""
+    st.session_state[FLASH_KEY] = message
+
+
+def show_flash() -> None:
+    """Show and clear the message a save left for this run."""
+    message = st.session_state.pop(FLASH_KEY, None)
+    if message:
+        st.success(message, icon=":material/check_circle:")
+
+
+FLAG_BADGE_COLOURS = {
+    "Overdue": "red",
+    "At risk": "orange",
+    "Due soon": "blue",
+    "Done": "green",
+    "Dropped": "gray",
+}
+FLAG_ICONS = {"Overdue": ":material/error:", "At risk": ":material/warning:"}
+
+
+def flag_badge(flag: str) -> None:
+    """An action's flag as a badge: overdue red, at risk amber, each with an icon too."""
+    st.badge(flag, color=FLAG_BADGE_COLOURS.get(flag, "gray"), icon=FLAG_ICONS.get(flag))
+
+
+def styled_actions(frame: pd.DataFrame, columns: list[str]) -> object:
+    """Actions as a Styler for ``st.dataframe``: overdue rows red, at-risk rows amber.
+
+    The flag column says the same in words, so colour is never the only signal.
+    """
+    shading = {
+        plans.FLAG_OVERDUE: "background-color: #fde0dd",
+        plans.FLAG_AT_RISK: "background-color: #fff3cd",
+    }
+
+    def row_style(row: pd.Series) -> list[str]:
+        return [shading.get(frame.loc[row.name, "flag"], "")] * len(row)
+
+    return frame[columns].style.apply(row_style, axis=1)
+
+
+ACTION_TABLE_COLUMNS = {
+    "flag": st.column_config.TextColumn("Flag", help="Overdue and at-risk actions come first"),
+    "due_on": st.column_config.DateColumn("Due", format="D MMM YYYY"),
+    "description": st.column_config.TextColumn("Action", width="large"),
+    "theme": st.column_config.TextColumn("VRU theme"),
+    "owner_agency": st.column_config.TextColumn("Owner agency"),
+    "owner_name": st.column_config.TextColumn("Owner"),
+    "status_label": st.column_config.TextColumn("Status"),
+    "plan_title": st.column_config.TextColumn("Plan"),
+    "last_update_at": st.column_config.DatetimeColumn("Last update", format="D MMM YYYY HH:mm"),
+}
+
+
+def actions_table(frame: pd.DataFrame, columns: list[str], key: str) -> None:
+    """Actions as a table, overdue and at-risk rows shaded and flagged in words."""
+    if frame.empty:
+        st.caption("No actions.")
+        return
+    st.dataframe(
+        styled_actions(frame, columns),
+        hide_index=True,
+        column_config={c: ACTION_TABLE_COLUMNS[c] for c in columns if c in ACTION_TABLE_COLUMNS},
+        key=key,
+    )
+
+
+def seen_snapshot(prefix: str, current: dict[str, object], version: int) -> dict[str, object]:
+    """What the person saw when they opened a form: kept until they save or ask for the latest.
+
+    An edit form must compare against, and send the version of, what was on the screen, not
+    what the store holds by the time they press Save: otherwise someone else's change in
+    between would be silently overwritten, or the submitted form would vanish.
+    """
+    key = f"{prefix}_seen"
+    if key not in st.session_state:
+        st.session_state[key] = {**current, "version": version}
+    seen = st.session_state[key]
+    if seen["version"] != version:
+        st.info(
+            "Someone else has changed this since you opened it. Your form still shows what you "
+            "saw; saving it will show you their change first.",
+            icon=":material/info:",
+        )
+        if st.button("Show the latest", key=f"{prefix}_latest"):
+            forget_form(prefix)
+            st.rerun()
+    return seen
+
+
+def forget_form(prefix: str) -> None:
+    """Drop a form's snapshot and widget values, so it shows the stored record afresh."""
+    for key in [k for k in st.session_state if str(k).startswith(f"{prefix}_")]:
+        del st.session_state[key]
+
+
+def action_update_form(
+    action: pd.Series, actor: Principal, agencies: list[str], key_prefix: str
+) -> None:
+    """The form that updates one action, and what to do when someone else saved first.
+
+    Partners see it only for their own agency's actions. The form keeps what the person saw
+    (``seen_snapshot``); a conflict keeps their edit, shows what the other person changed, and
+    offers to re-apply the edit on top.
+    """
+    if not plans.may_update_action(actor, action["owner_agency"]):
+        st.caption(f"Only {plain(action['owner_agency'])}, CSOs and analysts update this action.")
+        return
+    runs_plans = can(actor.role, Permission.MANAGE_PLANS)
+    action_id = int(action["action_id"])
+    fields = ["status", "due_on", "owner_name", "owner_agency", "description", "vru_theme"]
+    current = {name: action[name] for name in fields}
+    current["owner_name"] = current["owner_name"] or ""
+    current["status"] = plans.ActionStatus(current["status"])
+    current["vru_theme"] = int(current["vru_theme"])
+    seen = seen_snapshot(key_prefix, current, int(action["version"]))
+
+    def save(version: int, edits: dict[str, object], comment: str) -> None:
+        save_edit(
+            lambda at, changes, why: plans.update_action(
+                engine(), actor, action_id, at, changes, why
+            ),
+            version,
+            edits,
+            comment,
+            key_prefix,
+            "Update saved and added to the action's history.",
+        )
+
+    statuses = list(plans.ACTION_STATUS_LABELS)
+    agency_choices = sorted({*agencies, str(seen["owner_agency"])}, key=str.casefold)
+    with st.form(key=f"{key_prefix}_form"):
+        left, right = st.columns(2)
+        changes: dict[str, object] = {
+            "status": left.selectbox(
+                "Status",
+                statuses,
+                index=statuses.index(seen["status"]),
+                format_func=plans.ACTION_STATUS_LABELS.__getitem__,
+                key=f"{key_prefix}_status",
+            ),
+            "due_on": right.date_input(
+                "Due", value=seen["due_on"], format="DD/MM/YYYY", key=f"{key_prefix}_due_on"
+            ),
+            "owner_name": left.text_input(
+                "Owner", value=seen["owner_name"], max_chars=120, key=f"{key_prefix}_owner_name"
+            ),
+        }
+        if runs_plans:
+            changes["owner_agency"] = right.selectbox(
+                "Owner agency",
+                agency_choices,
+                index=agency_choices.index(seen["owner_agency"]),
+                key=f"{key_prefix}_owner_agency",
+            )
+            changes["description"] = st.text_area(
+                "Action", value=seen["description"], max_chars=2000, key=f"{key_prefix}_text"
+            )
+            changes["vru_theme"] = st.selectbox(
+                "VRU theme",
+                list(plans.VRU_THEMES),
+                index=list(plans.VRU_THEMES).index(seen["vru_theme"]),
+                format_func=lambda n: f"{n} {plans.VRU_THEMES[n]}",
+                key=f"{key_prefix}_theme",
+            )
+        comment = st.text_area(
+            "Comment (kept in the history)",
+            max_chars=2000,
+            help="Say what was done or why the status changed. Dropping an action needs one.",
+            key=f"{key_prefix}_comment",
+        )
+        saved = st.form_submit_button("Save update", type="primary")
+    if saved:
+        edits = {name: value for name, value in changes.items() if value != seen[name]}
+        save(int(seen["version"]), edits, comment)
+    conflict_panel(
+        f"{key_prefix}_pending",
+        lambda edit, version: save(version, edit["changes"], edit["comment"]),
+    )
+
+
+def save_edit(
+    write: Callable[[int, dict[str, object], str], object],
+    seen_version: int,
+    changes: dict[str, object],
+    comment: str,
+    form_prefix: str,
+    saved_message: str,
+) -> None:
+    """Run ``write(seen_version, changes, comment)``; a conflict keeps the edit for re-applying.
+
+    On success the form is reset to the stored record and the page reruns with
+    ``saved_message``; on a conflict the edit, the others' changes and the version to re-apply
+    on are kept for ``conflict_panel`` (under ``<form_prefix>_pending``).
+    """
+    pending_key = f"{form_prefix}_pending"
+    try:
+        write(seen_version, changes, comment)
+    except EditConflict as conflict:
+        st.session_state[pending_key] = {
+            "message": str(conflict),
+            "changes_since": list(conflict.changes_since),
+            "version": conflict.current_version,
+            "changes": changes,
+            "comment": comment,
+        }
+        st.rerun()
+    except CommunitySafetyError as error:
+        st.error(str(error))
+        return
+    forget_form(form_prefix)
+    flash(saved_message)
+    st.rerun()
+
+
+def conflict_panel(pending_key: str, reapply: Callable[[dict, int], None]) -> None:
+    """When a save met someone else's newer edit: what they changed, and re-apply or discard."""
+    pending = st.session_state.get(pending_key)
+    if not pending:
+        return
+    with st.container(border=True):
+        st.warning(pending["message"], icon=":material/sync_problem:")
+        for line in pending["changes_since"]:
+            st.markdown(f"- {plain(line)}")
+        mine = "; ".join(f"{name}: {value}" for name, value in pending["changes"].items())
+        st.markdown(f"**Your changes:** {plain(mine or 'none')}")
+        if pending["comment"]:
+            st.markdown(f"**Your comment:** {plain(pending['comment'])}")
+        again, drop = st.columns(2)
+        if again.button("Re-apply my changes", key=f"{pending_key}_again", type="primary"):
+            reapply(pending, pending["version"])
+        if drop.button("Discard my changes", key=f"{pending_key}_drop"):
+            st.session_state.pop(pending_key, None)
+            st.rerun()
+
+
+def plan_id_from_query(all_plans: pd.DataFrame) -> int | None:
+    """The plan named by the address's ``?plan=`` (a link reopens the same plan), if it exists."""
+    raw = st.query_params.get("plan")
+    if raw is None:
+        return None
+    if raw.isdigit() and int(raw) in set(all_plans["plan_id"]):
+        return int(raw)
+    st.warning(f"There is no plan {plain(raw)}; showing all plans.")
+    return None
+
+
+def open_clicked_plan(clicked: dict | None) -> None:
+    """Open the plan whose area was clicked on a map (its ``plan_id`` comes back from st_folium)."""
+    feature = (clicked or {}).get("last_active_drawing") or {}
+    plan_id = (feature.get("properties") or {}).get("plan_id")
+    if plan_id is not None:
+        st.switch_page("pages/plans.py", query_params={"plan": int(plan_id)})
+
+
+@st.cache_data(show_spinner=False)
+def cached_all_incidents(version: str, role: Role | None) -> pd.DataFrame:
+    """Every incident held (plain columns), for evidence about an area over any period."""
+    span = cached_span(version, role)
+    if span is None:
+        return pd.DataFrame()
+    return cached_incidents(version, role, queries.IncidentFilter(start=span[0], end=span[1]))
+
+
+def plan_evidence_for(
+    version: str,
+    role: Role | None,
+    record: plans.PlanRecord,
+    all_plans: gpd.GeoDataFrame,
+    look_back_months: int,
+    distance_m: float,
+) -> object | None:
+    """The plan area's evidence (``plan_evidence.PlanEvidence``); None when no incidents exist."""
+    from dashboard import plan_evidence
+
+    span = cached_span(version, role)
+    if span is None:
+        return None
+    assets = pd.concat(
+        [
+            cached_assets(version, role, AssetKind.KNIFE_BIN).assign(kind="Knife amnesty bin"),
+            cached_assets(version, role, AssetKind.YOUTH_BUS_STOP).assign(kind="Youth Bus stop"),
+        ],
+        ignore_index=True,
+    )
+    area_bng = gpd.GeoSeries([record.area_wgs84], crs="EPSG:4326").to_crs(BNG).iloc[0]
+    return plan_evidence.gather_evidence(
+        cached_all_incidents(version, role),
+        area_bng,
+        record.plan_id,
+        record.started_on,
+        whole_months_window(span[0], span[1], look_back_months),
+        gpd.GeoDataFrame(assets, geometry="geometry", crs="EPSG:4326"),
+        all_plans.to_crs(BNG),
+        distance_m,
+    )
+
+
+def add_action_form(plan_id: int, actor: Principal, agencies: list[str]) -> None:
+    """The form that adds an action to a plan (a partner adds only their own agency's)."""
+    runs_plans = can(actor.role, Permission.MANAGE_PLANS)
+    choices = sorted({*agencies, *([actor.agency] if actor.agency else [])}, key=str.casefold)
+    with st.form(key=f"add_action_{plan_id}", clear_on_submit=True):
+        description = st.text_area("Action", max_chars=2000, placeholder="What will be done, where")
+        left, right = st.columns(2)
+        theme = left.selectbox(
+            "VRU theme",
+            list(plans.VRU_THEMES),
+            format_func=lambda n: f"{n} {plans.VRU_THEMES[n]}",
+        )
+        due_on = right.date_input("Due", value=None, format="DD/MM/YYYY")
+        if runs_plans:
+            agency = left.selectbox("Owner agency", choices, index=None, accept_new_options=True)
+        else:
+            agency = actor.agency
+            left.text_input("Owner agency", value=agency or "", disabled=True)
+        owner_name = right.text_input("Owner (a person)", max_chars=120)
+        comment = st.text_input("Comment (kept in the history)", max_chars=2000)
+        added = st.form_submit_button("Add action", type="primary")
+    if added:
+        try:
+            plans.add_action(
+                engine(),
+                actor,
+                plan_id,
+                plans.ActionDraft(
+                    description=description,
+                    vru_theme=theme,
+                    owner_agency=agency or "",
+                    due_on=due_on,  # type: ignore[arg-type]
+                    owner_name=owner_name or None,
+                ),
+                comment,
+            )
+        except CommunitySafetyError as error:
+            st.error(str(error))
+            return
+        flash("Action added.")
+        st.rerun()
+
+
+def plan_edit_form(record: plans.PlanRecord, actor: Principal) -> None:
+    """The form that edits a plan's fields, with the same snapshot and conflict handling."""
+    cso_table = cached_csos(data_version(), actor.role)
+    cso_names = dict(zip(cso_table["cso_id"].tolist(), cso_table["cso_name"], strict=True))
+    agencies = plans.known_agencies(engine(), actor.role)
+    stages, statuses = list(plans.SARA_LABELS), list(plans.PLAN_STATUS_LABELS)
+    prefix = f"plan_{record.plan_id}"
+    current = {
+        "title": record.title,
+        "problem": record.problem,
+        "sara_stage": record.sara_stage,
+        "status": record.status,
+        "lead_cso_id": record.lead_cso_id,
+        "partners": record.partners,
+        "started_on": record.started_on,
+        "review_on": record.review_on,
+        "outcome": record.outcome or "",
+    }
+    seen = seen_snapshot(prefix, current, record.version)
+
+    def save(version: int, edits: dict[str, object], comment: str) -> None:
+        save_edit(
+            lambda at, changes, why: plans.update_plan(
+                engine(), actor, record.plan_id, at, changes, why
+            ),
+            version,
+            edits,
+            comment,
+            prefix,
+            "Plan saved and added to its history.",
+        )
+
+    with st.form(key=f"{prefix}_form"):
+        fields: dict[str, object] = {
+            "title": st.text_input(
+                "Title", value=seen["title"], max_chars=plans.TITLE_MAX, key=f"{prefix}_title"
+            ),
+            "problem": st.text_area(
+                "Problem statement", value=seen["problem"], height=140, key=f"{prefix}_problem"
+            ),
+        }
+        left, right = st.columns(2)
+        fields["sara_stage"] = left.selectbox(
+            "SARA stage",
+            stages,
+            index=stages.index(seen["sara_stage"]),
+            format_func=plans.SARA_LABELS.__getitem__,
+            key=f"{prefix}_stage",
+        )
+        fields["status"] = right.selectbox(
+            "Status",
+            statuses,
+            index=statuses.index(seen["status"]),
+            format_func=plans.PLAN_STATUS_LABELS.__getitem__,
+            key=f"{prefix}_status",
+        )
+        fields["lead_cso_id"] = left.selectbox(
+            "Lead CSO",
+            list(cso_names),
+            index=list(cso_names).index(seen["lead_cso_id"]) if seen["lead_cso_id"] else None,
+            format_func=cso_names.__getitem__,
+            key=f"{prefix}_lead",
+        )
+        fields["partners"] = tuple(
+            right.multiselect(
+                "Partner agencies",
+                sorted({*agencies, *seen["partners"]}, key=str.casefold),
+                default=list(seen["partners"]),
+                accept_new_options=True,
+                key=f"{prefix}_partners",
+            )
+        )
+        fields["started_on"] = left.date_input(
+            "Started", value=seen["started_on"], format="DD/MM/YYYY", key=f"{prefix}_start"
+        )
+        fields["review_on"] = right.date_input(
+            "Review", value=seen["review_on"], format="DD/MM/YYYY", key=f"{prefix}_review"
+        )
+        fields["outcome"] = st.text_area(
+            "Outcome",
+            value=seen["outcome"],
+            help="Required to close the plan.",
+            key=f"{prefix}_outcome",
+        )
+        comment = st.text_input(
+            "Comment (kept in the history)", max_chars=2000, key=f"{prefix}_comment"
+        )
+        saved = st.form_submit_button("Save plan", type="primary")
+    if saved:
+        edits = {name: value for name, value in fields.items() if value != seen[name]}
+        save(int(seen["version"]), edits, comment)
+    conflict_panel(
+        f"{prefix}_pending", lambda edit, version: save(version, edit["changes"], edit["comment"])
+    )
+
+
+def plan_summary_pdf(
+    record: plans.PlanRecord,
+    plan_actions: pd.DataFrame,
+    evidence: object | None,
+    assessment: object | None,
+    synthetic: bool,
+    version: str,
+    role: Role | None,
+) -> Callable[[], bytes]:
+    """The plan's summary PDF for a task-and-finish meeting, built only when it is downloaded.
+
+    Everything it needs is read now, in the page's run; the returned callable only draws.
+    """
+    from dashboard import plan_exports
+
+    histories = {
+        int(action_id): plans.action_history(engine(), role, int(action_id))
+        for action_id in plan_actions["action_id"]
+    }
+    bins = cached_assets(version, role, AssetKind.KNIFE_BIN)
+    stops = cached_assets(version, role, AssetKind.YOUTH_BUS_STOP)
+    today = today_in_london()
+
+    def build() -> bytes:
+        summary = plan_exports.evidence_summary(
+            evidence, record, bins, stops, plan_actions, assessment
+        )
+        return plan_exports.plan_summary_pdf(
+            record, plan_actions, histories, summary, today=today, synthetic=synthetic
+        )
+
+    return build
+
+
+@st.cache_data(show_spinner=False)
+def cached_places(
+    version: str, role: Role | None, borough_code: str, places_file: str
+) -> gpd.GeoDataFrame:
+    """Named places in the borough that a plan area can be picked from (EPSG:4326)."""
+    require(role, Permission.VIEW_PLANS)
+    return plans.load_places(Path(places_file), cached_wards(version, role, borough_code))
+
+
+@st.cache_data(show_spinner=False)
+def cached_csos(version: str, role: Role | None) -> pd.DataFrame:
+    """All CSOs (``cso_id``, ``cso_name``, ``contact``, ``active``)."""
+    return queries.csos(engine(), role)
+
+
+def recent_cells(version: str, role: Role | None, borough_code: str) -> gpd.GeoDataFrame:
+    """The borough's hotspot cells (EPSG:27700) counted over the last 12 months of data."""
+    span = cached_span(version, role)
+    if span is None:
+        return cached_grid(version, role, borough_code, hotspots.DEFAULT_CELL_SIZE_M).assign(
+            incident_count=0
+        )
+    start, end = whole_months_window(span[0], span[1], DEFAULT_LOOK_BACK_MONTHS)
+    selection = queries.IncidentFilter(start=start, end=end)
+    return cached_cells(version, role, borough_code, selection, hotspots.DEFAULT_CELL_SIZE_M)
+
+
+def cells_area(cells_bng: gpd.GeoDataFrame, cell_ids: list[str]) -> object | None:
+    """The union of the chosen cells in EPSG:4326, or None when none are chosen."""
+    chosen = cells_bng[cells_bng["cell_id"].isin(cell_ids)]
+    if chosen.empty:
+        return None
+    return gpd.GeoSeries([chosen.geometry.union_all()], crs=BNG).to_crs("EPSG:4326").iloc[0]
+
+
+def area_hectares(area_wgs84: object) -> float:
+    """Size of an EPSG:4326 area in hectares."""
+    return float(gpd.GeoSeries([area_wgs84], crs="EPSG:4326").to_crs(BNG).area.iloc[0]) / 10_000
+
+
+def take_map_click(how: str, map_key: str, cells_bng: gpd.GeoDataFrame | None) -> None:
+    """Let a click on the area map pick the ward, or add or remove a cell, before the widgets draw.
+
+    A click comes back from st_folium on the next run and stays there, so each click is acted
+    on once (the last one handled is remembered).
+    """
+    feature = (st.session_state.get(map_key) or {}).get("last_active_drawing") or {}
+    properties = feature.get("properties") or {}
+    click = (how, properties.get("ward_code"), properties.get("cell_id"))
+    if click == st.session_state.get(f"{map_key}_last_click"):
+        return
+    st.session_state[f"{map_key}_last_click"] = click
+    if how == "ward" and properties.get("ward_code"):
+        st.session_state["plan_ward"] = properties["ward_code"]
+    elif how == "cells" and cells_bng is not None and properties.get("cell_id"):
+        picked = list(st.session_state.get("plan_cells", []))
+        cell_id = properties["cell_id"]
+        if cell_id in set(cells_bng["cell_id"]):
+            if cell_id in picked:
+                picked.remove(cell_id)
+            else:
+                picked.append(cell_id)
+            st.session_state["plan_cells"] = picked
+
+
+def live_plans(role: Role | None, today: date) -> gpd.GeoDataFrame:
+    """Open and monitored plans with their action counts (EPSG:4326), for the main map."""
+    every = plans.plans(engine(), role, today)
+    return every[every["status"] != plans.PlanStatus.CLOSED.value].reset_index(drop=True)
+
+
+def open_actions_panel(
+    live: gpd.GeoDataFrame, ward_codes: tuple[str, ...], role: Role | None, today: date
+) -> None:
+    """Beside the map: the open actions of the plans in the wards shown, worst flag first.
+
+    With no ward filter every open or monitored plan counts; a click on a plan area (or a title
+    here) opens the plan.
+    """
+    st.subheader("Open actions")
+    shown = live
+    if ward_codes:
+        wanted = set(ward_codes)
+        shown = live[[bool(wanted & set(codes.split(","))) for codes in live["ward_codes"]]]
+    where = "in the wards chosen" if ward_codes else "in the borough"
+    if shown.empty:
+        st.caption(f"No open plans {where}.")
+        return
+    listed = plans.actions(engine(), role, today, shown["plan_id"].tolist())
+    listed = listed[listed["status"].isin([s.value for s in plans.OPEN_ACTION_STATUSES])]
+    overdue = int((listed["flag"] == plans.FLAG_OVERDUE).sum())
+    at_risk = int((listed["flag"] == plans.FLAG_AT_RISK).sum())
+    st.caption(
+        f"{len(listed)} open actions of {len(shown)} plans {where}: {overdue} overdue, "
+        f"{at_risk} at risk."
+    )
+    for plan in shown.itertuples():
+        st.page_link(
+            "pages/plans.py",
+            label=plan.title,
+            query_params={"plan": plan.plan_id},
+            icon=":material/assignment:",
+        )
+        for action in listed[listed["plan_id"] == plan.plan_id].head(5).itertuples():
+            marker = f"**{action.flag.upper()}** · " if plans.needs_attention(action.flag) else ""
+            st.markdown(
+                f"- {marker}{short_date(action.due_on)}: {plain(action.description[:90])} "
+                f"({plain(action.owner_agency)})"
+            )
+
+
+def short_date(day: date) -> str:
+    """A date as the pages show it: 5 Dec 2026."""
+    return f"{day.day} {day:%b %Y}"

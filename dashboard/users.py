@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-from datetime import datetime
 
 import pandas as pd
 from sqlalchemy import Engine, func, select
@@ -13,7 +12,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from dashboard.access import Permission, Principal, Role, require
-from dashboard.dates import LONDON
+from dashboard.dates import now_in_london
 from dashboard.errors import EditConflict, InvalidInput
 from dashboard.store.models import AppUser, UserChange
 from dashboard.store.session import session_scope
@@ -22,11 +21,6 @@ log = logging.getLogger(__name__)
 
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 EDITABLE_FIELDS = ("display_name", "role", "agency", "cso_id", "active")
-
-
-def _now() -> datetime:
-    # stored as London wall-clock time without a zone: what a reader of the audit trail expects
-    return datetime.now(LONDON).replace(tzinfo=None, microsecond=0)
 
 
 def _clean_email(email: str) -> str:
@@ -96,7 +90,10 @@ def _record(
 ) -> None:
     session.add(
         UserChange(
-            user_id=user.id, changed_by=changed_by, changed_at=_now(), changes=json.dumps(changes)
+            user_id=user.id,
+            changed_by=changed_by,
+            changed_at=now_in_london(),
+            changes=json.dumps(changes),
         )
     )
 
@@ -130,7 +127,7 @@ def add_user(
             agency=(agency or "").strip() or None,
             cso_id=cso_id,
             active=True,
-            created_at=_now(),
+            created_at=now_in_london(),
         )
         session.add(user)
         session.flush()

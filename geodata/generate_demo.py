@@ -62,6 +62,7 @@ OUTPUT_FILES = (
     "ward_population.csv",
     "incidents.csv.gz",
     "plans.json",
+    "places.geojson",
 )
 
 INCIDENTS_START = date(2023, 11, 1)
@@ -1003,6 +1004,7 @@ def _plan_specs() -> list[dict[str, Any]]:
         {
             "plan_key": "plan-clapham-junction-robbery",
             "title": "Clapham Junction evening robbery",
+            "place_name": "Clapham Junction town centre",
             "centre": (51.4643, -0.1697),
             "radius_m": 450.0,
             "sara_stage": "response",
@@ -1086,6 +1088,7 @@ def _plan_specs() -> list[dict[str, Any]]:
         {
             "plan_key": "plan-alton-estate-youth-violence",
             "title": "Alton Estate youth violence and exploitation",
+            "place_name": "Alton Estate",
             "centre": (51.4500, -0.2420),
             "radius_m": 500.0,
             "sara_stage": "analysis",
@@ -1310,6 +1313,40 @@ def _plan_specs() -> list[dict[str, Any]]:
     ]
 
 
+# Named places a plan area can be picked from: real estates and town centres, with made-up
+# circular outlines (centre, radius in metres). A borough supplies its own (PLACES_FILE).
+DEMO_PLACES = (
+    ("Alton Estate", "estate", (51.4500, -0.2420), 500.0),
+    ("Winstanley and York Road estates", "estate", (51.4655, -0.1745), 300.0),
+    ("Doddington and Rollo estates", "estate", (51.4725, -0.1580), 250.0),
+    ("Patmore Estate", "estate", (51.4755, -0.1430), 200.0),
+    ("Clapham Junction town centre", "town centre", (51.4643, -0.1697), 450.0),
+    ("Tooting town centre", "town centre", (51.4275, -0.1682), 400.0),
+    ("Putney town centre", "town centre", (51.4610, -0.2160), 350.0),
+    ("Wandsworth town centre", "town centre", (51.4565, -0.1920), 350.0),
+    ("Balham town centre", "town centre", (51.4432, -0.1525), 300.0),
+    ("Nine Elms", "development area", (51.4815, -0.1445), 450.0),
+)
+
+
+def generate_places(borough_wgs84: shapely.Geometry) -> dict[str, Any]:
+    """The demo's named places as a GeoJSON FeatureCollection (EPSG:4326, 6 decimals)."""
+    borough_bng = geometry_to_bng(borough_wgs84)
+    features = []
+    for name, kind, centre, radius_m in DEMO_PLACES:
+        _require_inside(borough_wgs84, [centre[1]], [centre[0]], f"centre of {name}")
+        outline = geometry_to_wgs84(_plan_area(centre, radius_m, borough_bng))
+        ring = [[round(lon, 6), round(lat, 6)] for lon, lat in outline.exterior.coords]
+        features.append(
+            {
+                "type": "Feature",
+                "properties": {"name": name, "kind": kind, "outline": "approximate (demo)"},
+                "geometry": {"type": "Polygon", "coordinates": [ring]},
+            }
+        )
+    return {"type": "FeatureCollection", "features": features}
+
+
 def _plan_area(
     centre: tuple[float, float], radius_m: float, borough_bng: shapely.Geometry
 ) -> shapely.Polygon:
@@ -1373,6 +1410,8 @@ def generate_plans(
                 "review_on": spec["review_on"],
                 "status": spec["status"],
                 "outcome": None,
+                "area_source": "place" if spec.get("place_name") else "drawn",
+                "place_name": spec.get("place_name"),
                 "area": {"type": "Polygon", "coordinates": [ring]},
                 "actions": spec["actions"],
             }
@@ -1401,7 +1440,7 @@ def _gzip_bytes(data: bytes) -> bytes:
     return buffer.getvalue()
 
 
-def _plans_json_bytes(plans: list[dict[str, Any]]) -> bytes:
+def _plans_json_bytes(plans: list[dict[str, Any]] | dict[str, Any]) -> bytes:
     text = json.dumps(plans, indent=2, ensure_ascii=False)
     # One [longitude, latitude] pair per line rather than three lines per pair: readable diffs.
     text = re.sub(r"\[\s+(-?[0-9.]+),\s+(-?[0-9.]+)\s+\]", r"[\1, \2]", text)
@@ -1426,6 +1465,7 @@ def build_demo(
         "ward_population.csv": _csv_bytes(generate_ward_population(wards, population_rng)),
         "incidents.csv.gz": _gzip_bytes(_csv_bytes(incidents)),
         "plans.json": _plans_json_bytes(plans),
+        "places.geojson": _plans_json_bytes(generate_places(borough_wgs84)),
     }
 
 

@@ -2,7 +2,7 @@ import streamlit as st
 from streamlit_folium import st_folium
 
 from dashboard import hotspots, maps, summaries, ui
-from dashboard.access import Permission
+from dashboard.access import Permission, can
 from dashboard.dates import today_in_london
 from dashboard.store.models import AssetKind
 
@@ -22,6 +22,8 @@ bins = ui.cached_assets(version, role, AssetKind.KNIFE_BIN)
 bus_stops = ui.cached_assets(version, role, AssetKind.YOUTH_BUS_STOP)
 schedule = ui.cached_schedule(version, role)
 labels = ui.category_labels(version, role)
+today = today_in_london()
+live_plans = ui.live_plans(role, today) if can(role, Permission.VIEW_PLANS) else None
 
 map_col, side_col = st.columns([7, 2], gap="medium")
 with side_col:
@@ -40,7 +42,11 @@ with map_col:
     cells_col.metric("Cells with incidents", f"{int((cells['incident_count'] > 0).sum()):,}")
     st.caption(summaries.describe_filter(selection, labels))
     legend = maps.legend_html(
-        maps.cso_colours(assignments), breaks, hotspots.DEFAULT_CELL_SIZE_M, synthetic
+        maps.cso_colours(assignments),
+        breaks,
+        hotspots.DEFAULT_CELL_SIZE_M,
+        synthetic,
+        plan_statuses=maps.PLAN_STATUSES[:2] if live_plans is not None else (),
     )
     fmap = maps.borough_map(
         wards=wards,
@@ -53,6 +59,7 @@ with map_col:
         cell_size_m=hotspots.DEFAULT_CELL_SIZE_M,
         style=ui.map_style(),
         synthetic=synthetic,
+        plans=live_plans,
     )
     # Only a click on a feature comes back: panning and zooming must not rerun the page.
     clicked = st_folium(
@@ -62,6 +69,7 @@ with map_col:
         use_container_width=True,
         returned_objects=["last_active_drawing"],
     )
+    ui.open_clicked_plan(clicked)  # a click inside a plan's area opens the plan
     with st.expander("Legend", expanded=True):
         st.html(f"<div class='map-legend-page'>{legend}</div>")  # every piece of text escaped
 
@@ -95,6 +103,9 @@ with side_col:
         )
         for label, count in detail.top_categories:
             st.markdown(f"- {label}: {count}")
+
+    if live_plans is not None:
+        ui.open_actions_panel(live_plans, selection.ward_codes, role, today)
 
 st.subheader("What the map shows, as tables")
 st.caption("The same facts as the map layers, for keyboard and screen-reader users.")

@@ -35,6 +35,7 @@ from dashboard.importers.validation import (
     iter_zip_members,
     sha256_of,
 )
+from dashboard.plans import refuse_removing_wards
 from dashboard.store.models import Incident, IncidentWard, Ward
 from dashboard.store.session import session_scope
 
@@ -422,6 +423,15 @@ def commit_boundaries(
             .order_by(Ward.vintage)  # newer vintages overwrite older ones
         ):
             carried[code] = (population, source)
+        stored_codes = session.scalars(
+            select(Ward.code).where(Ward.borough_code == borough_code, Ward.vintage == vintage)
+        ).all()
+        refuse_removing_wards(
+            session,
+            sorted(set(stored_codes) - set(wards["code"])),
+            vintage,
+            f"This corrected {vintage} ward set",
+        )
         session.execute(
             delete(Ward).where(Ward.borough_code == borough_code, Ward.vintage == vintage)
         )

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 
 import pandas as pd
 from sqlalchemy import Engine, delete, select, text, update
 from sqlalchemy.orm import Session
 
 from dashboard.access import Permission, Role, require
-from dashboard.dates import LONDON
+from dashboard.dates import now_in_london
 from dashboard.errors import InvalidInput
 from dashboard.importers.validation import ImportReport
+from dashboard.plans import refuse_removing_wards
 from dashboard.store.models import (
     Asset,
     DataImport,
@@ -36,11 +36,6 @@ IMPORT_AGAIN_INSTEAD_OF_UNDO = {
     "cso-assignments": "A CSO assignment change cannot be undone: it closed earlier assignments. "
     "Assign the wards again (the history keeps both).",
 }
-
-
-def now_in_london() -> datetime:
-    """The wall-clock time in London, without a zone, as the log stores it."""
-    return datetime.now(LONDON).replace(tzinfo=None, microsecond=0)
 
 
 def previous_import(engine: Engine, kind: str, file_sha256: str) -> int | None:
@@ -144,6 +139,16 @@ def undo_import(
             raise InvalidInput(f"Import {import_id} is {entry.status.value}; nothing to undo")
         if entry.kind in IMPORT_AGAIN_INSTEAD_OF_UNDO:
             raise InvalidInput(IMPORT_AGAIN_INSTEAD_OF_UNDO[entry.kind])
+        removed_wards = session.execute(
+            select(Ward.code, Ward.vintage).where(Ward.import_id == import_id)
+        ).all()
+        for vintage in {row.vintage for row in removed_wards}:
+            refuse_removing_wards(
+                session,
+                [row.code for row in removed_wards if row.vintage == vintage],
+                vintage,
+                f"Undoing import {import_id}",
+            )
         stop_ids = select(Asset.id).where(Asset.import_id == import_id)
         removed["youth_bus_visit"] = session.execute(
             delete(YouthBusVisit).where(YouthBusVisit.stop_id.in_(stop_ids))

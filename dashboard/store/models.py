@@ -18,6 +18,7 @@ from sqlalchemy import (
     Enum,
     Float,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     LargeBinary,
@@ -246,8 +247,10 @@ class Plan(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     title: Mapped[str] = mapped_column(String(200))
-    area_wkb: Mapped[bytes] = mapped_column(LargeBinary)  # Polygon, EPSG:4326
-    ward_codes: Mapped[str] = mapped_column(String(400))  # comma-separated ONS codes
+    area_wkb: Mapped[bytes] = mapped_column(LargeBinary)  # Polygon or MultiPolygon, EPSG:4326
+    # how the area was chosen: "drawn", "ward", "cells", "place" or "uploaded"
+    area_source: Mapped[str] = mapped_column(String(20), default="drawn", server_default="drawn")
+    place_name: Mapped[str | None] = mapped_column(String(200))  # e.g. "Alton Estate"
     sara_stage: Mapped[SaraStage]
     problem: Mapped[str] = mapped_column(Text)
     lead_cso_id: Mapped[int | None] = mapped_column(ForeignKey("cso.id"))
@@ -256,11 +259,63 @@ class Plan(Base):
     review_on: Mapped[date | None] = mapped_column(Date)
     status: Mapped[PlanStatus]
     outcome: Mapped[str | None] = mapped_column(Text)
+    created_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    created_at: Mapped[datetime | None]
     version: Mapped[int] = mapped_column(Integer, nullable=False)
 
     actions: Mapped[list[Action]] = relationship(back_populates="plan", order_by="Action.due_on")
+    wards: Mapped[list[PlanWard]] = relationship(back_populates="plan")
+    updates: Mapped[list[PlanUpdate]] = relationship(
+        back_populates="plan", order_by="PlanUpdate.id"
+    )
 
+    __table_args__ = (
+        CheckConstraint("review_on IS NULL OR review_on >= started_on", name="dates"),
+    )
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
+
+
+class PlanWard(Base):
+    """A ward a plan's area covers, tied to the stored ward set so it cannot be removed under it.
+
+    The foreign key is deferred to the end of the transaction: a corrected boundary file replaces
+    its wards (delete, then insert the same codes) in one transaction, which must not trip it.
+    """
+
+    __tablename__ = "plan_ward"
+
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plan.id"), primary_key=True)
+    ward_code: Mapped[str] = mapped_column(String(9), primary_key=True)
+    ward_vintage: Mapped[str] = mapped_column(String(8), primary_key=True)
+
+    plan: Mapped[Plan] = relationship(back_populates="wards")
+
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["ward_code", "ward_vintage"],
+            ["ward.code", "ward.vintage"],
+            name="fk_plan_ward_ward",
+            deferrable=True,
+            initially="DEFERRED",
+        ),
+    )
+
+
+class PlanUpdate(Base):
+    """An append-only record of one change to a plan: who, when, what changed, and why."""
+
+    __tablename__ = "plan_update"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plan.id"), index=True)
+    changed_by: Mapped[str] = mapped_column(String(120))  # the name shown in the history
+    changed_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    changed_at: Mapped[datetime]
+    changes: Mapped[str] = mapped_column(Text)  # JSON: {"field": [old, new], ...}
+    comment: Mapped[str | None] = mapped_column(Text)
+    version: Mapped[int | None] = mapped_column(Integer)  # the plan's version after the change
+
+    plan: Mapped[Plan] = relationship(back_populates="updates")
 
 
 class Action(Base):
@@ -272,20 +327,25 @@ class Action(Base):
     plan_id: Mapped[int] = mapped_column(ForeignKey("plan.id"), index=True)
     description: Mapped[str] = mapped_column(Text)
     vru_theme: Mapped[int] = mapped_column(Integer)  # 1-8, enforced by the check constraint below
-    owner_agency: Mapped[str] = mapped_column(String(80))
+    owner_agency: Mapped[str] = mapped_column(String(80), index=True)
     owner_name: Mapped[str | None] = mapped_column(String(120))
+    owner_user_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"), index=True)
     due_on: Mapped[date] = mapped_column(Date, index=True)
     status: Mapped[ActionStatus]
     longitude: Mapped[float | None] = mapped_column(Float)
     latitude: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[datetime | None]
     version: Mapped[int] = mapped_column(Integer, nullable=False)
 
     plan: Mapped[Plan] = relationship(back_populates="actions")
     updates: Mapped[list[ActionUpdate]] = relationship(
-        back_populates="action", order_by="ActionUpdate.changed_at"
+        back_populates="action", order_by="ActionUpdate.id"
     )
 
-    __table_args__ = (CheckConstraint("vru_theme BETWEEN 1 AND 8", name="vru_theme"),)
+    __table_args__ = (
+        CheckConstraint("vru_theme BETWEEN 1 AND 8", name="vru_theme"),
+        CheckConstraint("(longitude IS NULL) = (latitude IS NULL)", name="point"),
+    )
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
 
 
@@ -296,10 +356,12 @@ class ActionUpdate(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     action_id: Mapped[int] = mapped_column(ForeignKey("action.id"), index=True)
-    changed_by: Mapped[str] = mapped_column(String(120))
+    changed_by: Mapped[str] = mapped_column(String(120))  # the name shown in the history
+    changed_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
     changed_at: Mapped[datetime]
     changes: Mapped[str] = mapped_column(Text)  # JSON: {"field": [old, new], ...}
     comment: Mapped[str | None] = mapped_column(Text)
+    version: Mapped[int | None] = mapped_column(Integer)  # the action's version after the change
 
     action: Mapped[Action] = relationship(back_populates="updates")
 

@@ -209,7 +209,8 @@ def incidents(engine: Engine, selection: IncidentFilter, role: Role | None) -> p
 
     Columns: ``x_bng``, ``y_bng`` (EPSG:27700 metres), ``ward_code`` and ``category``
     (categoricals), ``occurred_on`` (datetime64, midnight), ``knife`` and ``domestic_abuse``
-    (bool), ``under_25`` (nullable boolean: missing where the source records no age).
+    (bool), ``under_25`` (nullable boolean: missing where the source records no age),
+    ``date_precision`` (categorical: "day", or "month" where the source gives the month only).
     """
     require(role, Permission.VIEW_INCIDENTS)
     conditions = [Incident.occurred_on >= selection.start, Incident.occurred_on <= selection.end]
@@ -232,6 +233,7 @@ def incidents(engine: Engine, selection: IncidentFilter, role: Role | None) -> p
         Incident.knife,
         Incident.domestic_abuse,
         Incident.under_25,
+        Incident.date_precision,
     ).where(and_(*conditions))
     # SQLAlchemy's per-row type conversion costs seconds at a million rows; read the driver's
     # raw values and convert whole columns instead (bound values are rendered by the dialect)
@@ -256,6 +258,7 @@ def incidents(engine: Engine, selection: IncidentFilter, role: Role | None) -> p
             "knife": frame["knife"].astype(bool),
             "domestic_abuse": frame["domestic_abuse"].astype(bool),
             "under_25": frame["under_25"].astype("boolean"),
+            "date_precision": frame["date_precision"].astype("category"),
         }
     )
 

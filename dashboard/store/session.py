@@ -60,6 +60,29 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         session.close()
 
 
+@contextmanager
+def write_scope(engine: Engine) -> Iterator[Session]:
+    """Like ``session_scope``, for a read-check-write edit that must not race another writer.
+
+    On SQLite the transaction starts with ``BEGIN IMMEDIATE``: it takes the write lock first
+    (waiting up to the busy timeout), so no other writer can commit between this edit's read
+    and its write. A plain deferred transaction would read, then fail at once with "database is
+    locked" when another writer got in first (SQLite does not wait in that case). Other
+    databases rely on the version check of each UPDATE under their row locks.
+    """
+    session = sessionmaker(engine, expire_on_commit=False)()
+    try:
+        if engine.dialect.name == "sqlite":
+            session.connection().exec_driver_sql("BEGIN IMMEDIATE")
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
 def alembic_config(engine: Engine) -> Config:
     """Alembic configuration that runs the package's migrations on ``engine``."""
     config = Config()

@@ -11,6 +11,9 @@ from tests.app.conftest import signed_in
 
 PAGE_TITLES = {
     "pages/map.py": "Wandsworth: community safety map",
+    "pages/plans.py": "Problem-solving plans",
+    "pages/new_plan.py": "Open a problem-solving plan",
+    "pages/my_actions.py": "My actions",
     "pages/wards.py": "Wards and Community Safety Officers",
     "pages/about.py": "About the data",
     "pages/data.py": "Data",
@@ -57,7 +60,14 @@ def test_a_page_script_opened_directly_refuses_a_role_it_does_not_allow(seeded_d
 
 
 def test_the_navigation_lists_only_allowed_pages():
-    assert allowed_pages(Role.PARTNER) == ["pages/map.py", "pages/wards.py", "pages/about.py"]
+    assert allowed_pages(Role.PARTNER) == [
+        "pages/map.py",
+        "pages/plans.py",
+        "pages/my_actions.py",
+        "pages/wards.py",
+        "pages/about.py",
+    ]
+    assert "pages/new_plan.py" in allowed_pages(Role.CSO)
     assert allowed_pages(Role.ADMIN)[-1] == "pages/users.py"
     assert allowed_pages(None) == []
 

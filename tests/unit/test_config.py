@@ -84,14 +84,15 @@ def test_streamlit_serves_the_map_assets_and_reports_nothing_home():
 
 def test_static_serving_holds_only_the_packaged_map_assets(tmp_path: Path):
     from dashboard.config import DEFAULT_PUBLIC_DIR
-    from dashboard.static_assets import STATIC_DIR, prepare_static
+    from dashboard.static_assets import DRAW_SOURCE, NODE_MODULES, STATIC_DIR, prepare_static
 
     written = prepare_static(tmp_path / "static")
 
-    assert {path.relative_to(tmp_path / "static").parts[:2] for path in written} == {
-        ("vendor", "leaflet"),
-        ("vendor", "jquery"),
-    }
-    assert all(path.suffix in {".js", ".css", ".png"} for path in written)
+    packages = {("vendor", "leaflet"), ("vendor", "jquery")}
+    # Leaflet.draw comes from npm, when npm was there to install it
+    if (NODE_MODULES / DRAW_SOURCE).is_dir():
+        packages.add(("vendor", "leaflet-draw"))
+    assert {path.relative_to(tmp_path / "static").parts[:2] for path in written} == packages
+    assert all(path.suffix in {".js", ".css", ".png", ".svg"} for path in written)
     # exports and data are written elsewhere, never where Streamlit serves files
     assert not DEFAULT_PUBLIC_DIR.is_relative_to(STATIC_DIR)

@@ -16,7 +16,14 @@ from dashboard.importers.validation import (
     require_columns,
     sha256_of,
 )
-from dashboard.store.models import Asset, DataImport, Incident, IncidentWard, YouthBusVisit
+from dashboard.store.models import (
+    Asset,
+    DataImport,
+    Incident,
+    IncidentWard,
+    Ward,
+    YouthBusVisit,
+)
 from dashboard.store.session import make_engine, session_scope
 
 
@@ -90,8 +97,26 @@ def test_a_report_lists_rejected_rows_as_csv_and_sums_up():
     ]
 
 
+def test_undoing_an_import_whose_wards_plans_cover_is_refused_and_removes_nothing(demo_db_url):
+    engine = make_engine(demo_db_url)
+    with session_scope(engine) as session:
+        before = {m: session.scalar(select(func.count()).select_from(m)) for m in (Incident, Ward)}
+
+    with pytest.raises(InvalidInput, match="Clapham Junction evening robbery") as refused:
+        undo_import(engine, Role.ANALYST, "analyst@example.org", 1)  # the demo's own import
+
+    assert "load the replacement ward set first" in str(refused.value)
+    with session_scope(engine) as session:
+        after = {m: session.scalar(select(func.count()).select_from(m)) for m in (Incident, Ward)}
+        assert session.get(DataImport, 1).status.value == "committed"
+    assert after == before
+
+
 def test_undo_removes_what_an_import_added_and_only_that(demo_db_url):
     engine = make_engine(demo_db_url)
+    with engine.begin() as connection:  # no app path deletes plans; clear them to free the wards
+        for table in ("action_update", "action", "plan_update", "plan_ward", "plan"):
+            connection.exec_driver_sql(f"DELETE FROM {table}")
     with session_scope(engine) as session:
         before = {m: session.scalar(select(func.count()).select_from(m)) for m in (Incident, Asset)}
 

@@ -29,6 +29,8 @@ DATA_MODEL_TABLES = [
     "incident",
     "incident_ward",
     "plan",
+    "plan_update",
+    "plan_ward",
     "user_change",
     "ward",
     "youth_bus_visit",
@@ -149,3 +151,39 @@ def test_upgrading_a_store_with_incidents_keeps_them_and_fills_the_new_columns(t
             text("SELECT source_ref, date_precision, outcome FROM incident")
         ).one()
     assert tuple(row) == ("abc", "day", None)
+
+
+def test_upgrading_moves_each_plans_ward_list_into_plan_ward_rows(tmp_path):
+    from alembic import command
+    from sqlalchemy import text
+
+    from dashboard.store.session import alembic_config
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    command.upgrade(alembic_config(engine), "0003")
+    with engine.begin() as connection:
+        for vintage in ("2018", "2022"):
+            connection.execute(
+                text(
+                    "INSERT INTO ward (code, name, borough_code, vintage, geometry_wkb) "
+                    "VALUES ('E05014016', 'Northcote', 'E09000032', :vintage, x'00')"
+                ),
+                {"vintage": vintage},
+            )
+        connection.execute(
+            text(
+                "INSERT INTO plan (title, area_wkb, ward_codes, sara_stage, problem, partners, "
+                "started_on, status, version) VALUES ('Northcote Road', x'00', "
+                "'E05014016,E05099999', 'scanning', 'Robbery', '', '2026-01-05', 'open', 1)"
+            )
+        )
+
+    command.upgrade(alembic_config(engine), "head")
+
+    with engine.connect() as connection:
+        links = connection.execute(text("SELECT plan_id, ward_code, ward_vintage FROM plan_ward"))
+        assert links.all() == [(1, "E05014016", "2022")]  # the newest vintage; unknown codes go
+        assert "ward_codes" not in {c["name"] for c in inspect(engine).get_columns("plan")}
+    command.downgrade(alembic_config(engine), "0003")
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT ward_codes FROM plan")).scalar() == "E05014016"
