@@ -26,6 +26,7 @@ from shapely.geometry.base import BaseGeometry
 from dashboard.errors import InvalidInput
 from dashboard.geo import BNG, WGS84
 from dashboard.hotspots import class_labels, class_of, count_class_breaks, count_incidents_by_cell
+from dashboard.plans import needs_attention
 
 # Okabe-Ito: distinguishable with the common colour-vision deficiencies (Okabe & Ito, 2008)
 CSO_PALETTE = (
@@ -426,6 +427,7 @@ def borough_map(
     style: MapStyle,
     synthetic: bool,
     plans: gpd.GeoDataFrame | None = None,
+    open_actions: pd.DataFrame | None = None,
 ) -> folium.Map:
     """The main map: five switchable layers (six with plans), a legend and a layer control.
 
@@ -451,6 +453,8 @@ def borough_map(
         Whether to say on the map that the data are synthetic.
     plans
         Problem-solving plans for ``add_plan_layer``; None leaves the layer and its legend out.
+    open_actions
+        The open actions of ``plans`` (see ``add_plans_in_view_panel``); None: no panel.
     """
     minx, miny, maxx, maxy = wards.total_bounds
     fmap = offline_map(((miny + maxy) / 2, (minx + maxx) / 2), style)
@@ -462,6 +466,8 @@ def borough_map(
         add_plan_layer(fmap, plans)
     add_knife_bin_layer(fmap, bins)
     add_youth_bus_layer(fmap, bus_stops, schedule)
+    if plans is not None and open_actions is not None:
+        add_plans_in_view_panel(fmap, plans, open_actions)
     folium.LayerControl(collapsed=False, position="topleft").add_to(fmap)
     statuses = PLAN_STATUSES if plans is not None else ()
     _Legend(_folded(legend_html(colours, hotspot_breaks, cell_size_m, synthetic, statuses))).add_to(
@@ -470,6 +476,119 @@ def borough_map(
     # the layer control sits top left, over the Thames, clear of the borough
     fmap.fit_bounds([[miny, minx], [maxy, maxx]])
     return fmap
+
+
+class _PlansInView(MacroElement):
+    """A panel on the map listing the open actions of the plans in view, updated as it moves.
+
+    It is filled in the browser on every pan and zoom, so the page never reruns for it. Text goes
+    in with ``textContent`` only, so nothing a person typed can become markup.
+    """
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        (function () {
+          var map = {{ this._parent.get_name() }};
+          var plans = {{ this.plans | tojson }};
+          var panel = L.control({position: "bottomleft"});
+          panel.onAdd = function () {
+            var div = L.DomUtil.create("div", "plans-in-view");
+            div.setAttribute("role", "region");
+            div.setAttribute("aria-label", "Open actions of the plans in view");
+            div.style.cssText = "background:#fff;padding:4px 8px;font:12px/1.35 sans-serif;"
+              + "border-radius:4px;box-shadow:0 1px 4px rgba(0,0,0,.3);max-width:300px;"
+              + "max-height:40vh;overflow:auto";
+            var details = document.createElement("details");
+            details.open = true;
+            var summary = document.createElement("summary");
+            summary.style.cssText = "cursor:pointer;font-weight:bold";
+            var body = document.createElement("div");
+            details.appendChild(summary);
+            details.appendChild(body);
+            div.appendChild(details);
+            function line(text, css, className) {
+              var row = document.createElement("div");
+              row.className = className;
+              row.style.cssText = css;
+              row.textContent = text;
+              body.appendChild(row);
+            }
+            function render() {
+              var view = map.getBounds();
+              var shown = plans.filter(function (plan) {
+                return view.intersects(L.latLngBounds(plan.bounds));
+              });
+              var count = shown.reduce(function (n, plan) { return n + plan.actions.length; }, 0);
+              summary.textContent = "Open actions in view (" + count + ")";
+              body.replaceChildren();
+              if (!shown.length) {
+                line("No open plans in view.", "color:#555", "piv-none");
+              }
+              shown.forEach(function (plan) {
+                line(plan.title, "font-weight:bold;margin-top:4px", "piv-plan");
+                plan.actions.forEach(function (action) {
+                  var flag = action.attention ? action.flag.toUpperCase() + ": " : "";
+                  line(flag + action.due + " " + action.description + " (" + action.agency + ")",
+                       action.attention ? "color:#a50f15;font-weight:bold" : "",
+                       action.attention ? "piv-action piv-attention" : "piv-action");
+                });
+              });
+            }
+            map.on("moveend", render);
+            render();
+            L.DomEvent.disableClickPropagation(div);
+            L.DomEvent.disableScrollPropagation(div);
+            return div;
+          };
+          panel.addTo(map);
+        })();
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, plans: list[dict[str, Any]]) -> None:
+        super().__init__()
+        self.plans = plans
+
+
+def add_plans_in_view_panel(
+    fmap: folium.Map, plans: gpd.GeoDataFrame, open_actions: pd.DataFrame
+) -> None:
+    """Beside the plans on the map: their open actions, listed for whatever is in view.
+
+    Parameters
+    ----------
+    fmap
+        The map.
+    plans
+        Plans in EPSG:4326 with ``plan_id`` and ``title`` (as for ``add_plan_layer``).
+    open_actions
+        Their open actions, worst flag first (``plans.actions`` columns: ``plan_id``, ``flag``,
+        ``due_on``, ``description``, ``owner_agency``). Overdue and at-risk ones are marked in
+        words and in bold red.
+    """
+    entries = []
+    for plan in plans.itertuples():
+        minx, miny, maxx, maxy = plan.geometry.bounds
+        mine = open_actions[open_actions["plan_id"] == plan.plan_id]
+        entries.append(
+            {
+                "title": str(plan.title),
+                "bounds": [[miny, minx], [maxy, maxx]],
+                "actions": [
+                    {
+                        "flag": str(action.flag),
+                        "attention": needs_attention(action.flag),
+                        "due": f"{action.due_on.day} {action.due_on:%b %Y}",
+                        "description": str(action.description),
+                        "agency": str(action.owner_agency),
+                    }
+                    for action in mine.itertuples()
+                ],
+            }
+        )
+    _PlansInView(entries).add_to(fmap)
 
 
 def map_html(fmap: folium.Map) -> str:

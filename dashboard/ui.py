@@ -1001,19 +1001,22 @@ def take_map_click(how: str, map_key: str, cells_bng: gpd.GeoDataFrame | None) -
             st.session_state["plan_cells"] = picked
 
 
-def live_plans(role: Role | None, today: date) -> gpd.GeoDataFrame:
-    """Open and monitored plans with their action counts (EPSG:4326), for the main map."""
+def live_plans(role: Role | None, today: date) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
+    """Open and monitored plans (EPSG:4326) and their open actions, worst flag first."""
     every = plans.plans(engine(), role, today)
-    return every[every["status"] != plans.PlanStatus.CLOSED.value].reset_index(drop=True)
+    live = every[every["status"] != plans.PlanStatus.CLOSED.value].reset_index(drop=True)
+    listed = plans.actions(engine(), role, today, live["plan_id"].tolist())
+    open_statuses = [status.value for status in plans.OPEN_ACTION_STATUSES]
+    return live, listed[listed["status"].isin(open_statuses)].reset_index(drop=True)
 
 
 def open_actions_panel(
-    live: gpd.GeoDataFrame, ward_codes: tuple[str, ...], role: Role | None, today: date
+    live: gpd.GeoDataFrame, open_actions: pd.DataFrame, ward_codes: tuple[str, ...]
 ) -> None:
     """Beside the map: the open actions of the plans in the wards shown, worst flag first.
 
-    With no ward filter every open or monitored plan counts; a click on a plan area (or a title
-    here) opens the plan.
+    With no ward filter every open or monitored plan counts. The map itself lists the actions
+    of the plans in view as it moves; this list is the same for keyboard and screen readers.
     """
     st.subheader("Open actions")
     shown = live
@@ -1024,8 +1027,7 @@ def open_actions_panel(
     if shown.empty:
         st.caption(f"No open plans {where}.")
         return
-    listed = plans.actions(engine(), role, today, shown["plan_id"].tolist())
-    listed = listed[listed["status"].isin([s.value for s in plans.OPEN_ACTION_STATUSES])]
+    listed = open_actions[open_actions["plan_id"].isin(shown["plan_id"])]
     overdue = int((listed["flag"] == plans.FLAG_OVERDUE).sum())
     at_risk = int((listed["flag"] == plans.FLAG_AT_RISK).sum())
     st.caption(

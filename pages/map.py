@@ -23,7 +23,9 @@ bus_stops = ui.cached_assets(version, role, AssetKind.YOUTH_BUS_STOP)
 schedule = ui.cached_schedule(version, role)
 labels = ui.category_labels(version, role)
 today = today_in_london()
-live_plans = ui.live_plans(role, today) if can(role, Permission.VIEW_PLANS) else None
+live_plans, open_actions = (
+    ui.live_plans(role, today) if can(role, Permission.VIEW_PLANS) else (None, None)
+)
 
 map_col, side_col = st.columns([7, 2], gap="medium")
 with side_col:
@@ -60,6 +62,7 @@ with map_col:
         style=ui.map_style(),
         synthetic=synthetic,
         plans=live_plans,
+        open_actions=open_actions,
     )
     # Only a click on a feature comes back: panning and zooming must not rerun the page.
     clicked = st_folium(
@@ -105,7 +108,7 @@ with side_col:
             st.markdown(f"- {label}: {count}")
 
     if live_plans is not None:
-        ui.open_actions_panel(live_plans, selection.ward_codes, role, today)
+        ui.open_actions_panel(live_plans, open_actions, selection.ward_codes)
 
 st.subheader("What the map shows, as tables")
 st.caption("The same facts as the map layers, for keyboard and screen-reader users.")

@@ -172,3 +172,40 @@ def test_the_map_draws_on_a_plain_background_when_tiles_cannot_load(
 
     assert any(failed.startswith("http://127.0.0.1:9/") for failed in tile_failures)
     assert background == "rgb(242, 239, 233)"
+
+
+def test_the_open_actions_of_the_plans_in_view_follow_the_map_without_a_rerun(
+    page: Page, app_url: str
+):
+    sent: list[bytes] = []
+    page.on(
+        "websocket",
+        lambda socket: socket.on(
+            "framesent",
+            lambda payload: sent.append(
+                payload if isinstance(payload, bytes) else payload.encode()
+            ),
+        ),
+    )
+    leaflet = open_map(page, app_url)
+    expect(page.get_by_text("Running...")).to_have_count(0)
+    panel = leaflet.locator(".plans-in-view")
+    expect(panel.locator(".piv-plan")).to_have_count(4)  # the whole borough: every open plan
+    expect(panel.locator(".piv-attention").first).to_contain_text("OVERDUE: ")
+    before = len(sent)
+
+    # look at the Alton Estate only (moved by Leaflet itself: a pointer zoom lands wherever the
+    # page has scrolled to; the panel cannot tell the two apart)
+    leaflet.locator(".leaflet-container").evaluate(
+        """container => {
+            const name = Object.keys(window).find(key => key.startsWith("map_"));
+            window[name].setView([51.4500, -0.2420], 16, {animate: false});
+        }"""
+    )
+
+    expect(panel.locator(".piv-plan")).to_have_text(
+        ["Alton Estate youth violence and exploitation"]
+    )
+    expect(panel.locator("summary")).to_have_text(re.compile(r"^Open actions in view \([1-6]\)$"))
+    page.screenshot(path=PROJECT_ROOT / "artifacts" / "plans-in-view.png")
+    assert script_runs(sent[before:], app_url) == []  # all of it happened in the browser

@@ -219,6 +219,33 @@ def test_without_plans_the_main_map_has_no_plans_layer_or_legend():
     assert "plan-area" not in html
 
 
+def test_the_open_actions_of_plans_in_view_are_listed_on_the_map_as_text_only():
+    from datetime import date
+
+    from dashboard.maps import add_plans_in_view_panel, offline_map
+
+    actions = pd.DataFrame(
+        {
+            "plan_id": [7, 7],
+            "flag": ["Overdue", "On track"],
+            "due_on": [date(2026, 11, 6), date(2027, 1, 8)],
+            "description": [PAYLOAD, "Lighting survey"],
+            "owner_agency": ["Metropolitan Police", "Housing"],
+        }
+    )
+    fmap = offline_map((51.46, -0.19), MapStyle())
+
+    add_plans_in_view_panel(fmap, some_plans(PAYLOAD), actions)
+
+    html = map_html(fmap)
+    assert "Open actions in view (" in html
+    assert '"due": "6 Nov 2026"' in html
+    assert '"attention": true' in html  # overdue: bold red and in words
+    assert '"bounds": [[51.462, -0.195], [51.468, -0.185]]' in html  # filtered on every move
+    assert PAYLOAD not in html  # JSON for a script: < and > are \u003c and \u003e
+    assert "innerHTML" not in html.split("plans-in-view")[1].split("panel.addTo")[0]
+
+
 def test_a_plan_title_typed_with_markup_is_escaped():
     html = render(
         small_borough(), np.array([525000.0]), np.array([175000.0]), plans=some_plans(PAYLOAD)
