@@ -706,7 +706,7 @@ def _plan_style(status: str, overdue: bool, css: str) -> dict[str, Any]:
     }
 
 
-def add_plan_layer(fmap: folium.Map, plans: gpd.GeoDataFrame) -> None:
+def add_plan_layer(fmap: folium.Map, plans: gpd.GeoDataFrame, tooltips: bool = True) -> None:
     """Problem-solving plan areas outlined by status, above every other area layer.
 
     Parameters
@@ -717,6 +717,8 @@ def add_plan_layer(fmap: folium.Map, plans: gpd.GeoDataFrame) -> None:
         One row per plan in EPSG:4326: ``plan_id`` (int), ``title``, ``status`` (one of
         ``PLAN_STATUSES``), ``sara_stage`` (e.g. "response"), ``open_actions``,
         ``overdue_actions`` and ``at_risk_actions`` (ints), and the area's polygon.
+    tooltips
+        Whether hovering shows a plan's title and counts (off while drawing a new area).
 
     Notes
     -----
@@ -768,7 +770,10 @@ def add_plan_layer(fmap: folium.Map, plans: gpd.GeoDataFrame) -> None:
                 feature["properties"]["css"],
             ),
             highlight_function=lambda _feature: {"weight": 7, "fillOpacity": 0.2},
-            tooltip=folium.GeoJsonTooltip(
+            # while drawing, a tooltip under the pointer would hide the area being drawn
+            tooltip=None
+            if not tooltips
+            else folium.GeoJsonTooltip(
                 fields=[
                     "title",
                     "status_label",
@@ -959,7 +964,7 @@ def plan_area_map(
         add_hotspot_layer(fmap, cells_bng, breaks, cell_size_m)
         legend += _hotspot_legend(breaks, cell_size_m)
     if plans is not None:
-        add_plan_layer(fmap, plans)
+        add_plan_layer(fmap, plans, tooltips=not drawing)
         legend += _plan_legend(PLAN_STATUSES)
     bounds: Sequence[float] = wards.total_bounds
     if proposed_area is not None:

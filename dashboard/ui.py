@@ -349,6 +349,7 @@ def account_menu(user: Principal) -> None:
                 format_func=labels.__getitem__,
                 key=DEMO_USER_KEY,
                 help="Demo mode: switch to a demo user of another role. No password.",
+                persist_state="session",  # the default forgets the choice on a page switch
             )
         elif st.button("Sign out", key="sign_out"):
             st.logout()
@@ -469,10 +470,15 @@ def flash(message: str) -> None:
 
 
 def show_flash() -> None:
-    """Show and clear the message a save left for this run."""
+    """Show and clear the message a save left for this run.
+
+    The message's slot is there on every run, so what follows keeps its place: otherwise
+    Streamlit would take the tabs and expanders below for new ones and reset them after a save.
+    """
+    slot = st.container()
     message = st.session_state.pop(FLASH_KEY, None)
     if message:
-        st.success(message, icon=":material/check_circle:")
+        slot.success(message, icon=":material/check_circle:")
 
 
 FLAG_BADGE_COLOURS = {
@@ -519,11 +525,27 @@ ACTION_TABLE_COLUMNS = {
 }
 
 
+def history_table(frame: pd.DataFrame, key: str) -> None:
+    """A plan's or action's update trail, newest first, with readable times."""
+    st.dataframe(
+        frame,
+        hide_index=True,
+        key=key,
+        column_config={
+            "when": st.column_config.DatetimeColumn("When", format="D MMM YYYY, HH:mm"),
+            "who": st.column_config.TextColumn("Who"),
+            "what changed": st.column_config.TextColumn("What changed", width="large"),
+            "comment": st.column_config.TextColumn("Comment", width="large"),
+        },
+    )
+
+
 def actions_table(frame: pd.DataFrame, columns: list[str], key: str) -> None:
     """Actions as a table, overdue and at-risk rows shaded and flagged in words."""
     if frame.empty:
         st.caption("No actions.")
         return
+    frame = frame.assign(owner_name=frame["owner_name"].fillna(""))
     st.dataframe(
         styled_actions(frame, columns),
         hide_index=True,
@@ -556,9 +578,20 @@ def seen_snapshot(prefix: str, current: dict[str, object], version: int) -> dict
 
 
 def forget_form(prefix: str) -> None:
-    """Drop a form's snapshot and widget values, so it shows the stored record afresh."""
+    """Drop a form's snapshot and start its widgets afresh, so it shows the stored record.
+
+    The widgets' keys carry a generation number that moves on here: deleting a key alone
+    leaves the browser showing the old text (a saved comment would stay, to be saved twice).
+    """
+    generation = form_generation(prefix) + 1
     for key in [k for k in st.session_state if str(k).startswith(f"{prefix}_")]:
         del st.session_state[key]
+    st.session_state[f"generation:{prefix}"] = generation
+
+
+def form_generation(prefix: str) -> int:
+    """How many times the form ``prefix`` has been started afresh (part of its widget keys)."""
+    return int(st.session_state.get(f"generation:{prefix}", 0))
 
 
 def action_update_form(
@@ -581,6 +614,7 @@ def action_update_form(
     current["status"] = plans.ActionStatus(current["status"])
     current["vru_theme"] = int(current["vru_theme"])
     seen = seen_snapshot(key_prefix, current, int(action["version"]))
+    widget = f"{key_prefix}_g{form_generation(key_prefix)}"
 
     def save(version: int, edits: dict[str, object], comment: str) -> None:
         save_edit(
@@ -596,7 +630,7 @@ def action_update_form(
 
     statuses = list(plans.ACTION_STATUS_LABELS)
     agency_choices = sorted({*agencies, str(seen["owner_agency"])}, key=str.casefold)
-    with st.form(key=f"{key_prefix}_form"):
+    with st.form(key=f"{widget}_form"):
         left, right = st.columns(2)
         changes: dict[str, object] = {
             "status": left.selectbox(
@@ -604,13 +638,13 @@ def action_update_form(
                 statuses,
                 index=statuses.index(seen["status"]),
                 format_func=plans.ACTION_STATUS_LABELS.__getitem__,
-                key=f"{key_prefix}_status",
+                key=f"{widget}_status",
             ),
             "due_on": right.date_input(
-                "Due", value=seen["due_on"], format="DD/MM/YYYY", key=f"{key_prefix}_due_on"
+                "Due", value=seen["due_on"], format="DD/MM/YYYY", key=f"{widget}_due_on"
             ),
             "owner_name": left.text_input(
-                "Owner", value=seen["owner_name"], max_chars=120, key=f"{key_prefix}_owner_name"
+                "Owner", value=seen["owner_name"], max_chars=120, key=f"{widget}_owner_name"
             ),
         }
         if runs_plans:
@@ -618,23 +652,23 @@ def action_update_form(
                 "Owner agency",
                 agency_choices,
                 index=agency_choices.index(seen["owner_agency"]),
-                key=f"{key_prefix}_owner_agency",
+                key=f"{widget}_owner_agency",
             )
             changes["description"] = st.text_area(
-                "Action", value=seen["description"], max_chars=2000, key=f"{key_prefix}_text"
+                "Action", value=seen["description"], max_chars=2000, key=f"{widget}_text"
             )
             changes["vru_theme"] = st.selectbox(
                 "VRU theme",
                 list(plans.VRU_THEMES),
                 index=list(plans.VRU_THEMES).index(seen["vru_theme"]),
                 format_func=lambda n: f"{n} {plans.VRU_THEMES[n]}",
-                key=f"{key_prefix}_theme",
+                key=f"{widget}_theme",
             )
         comment = st.text_area(
             "Comment (kept in the history)",
             max_chars=2000,
             help="Say what was done or why the status changed. Dropping an action needs one.",
-            key=f"{key_prefix}_comment",
+            key=f"{widget}_comment",
         )
         saved = st.form_submit_button("Save update", type="primary")
     if saved:
@@ -825,6 +859,7 @@ def plan_edit_form(record: plans.PlanRecord, actor: Principal) -> None:
         "outcome": record.outcome or "",
     }
     seen = seen_snapshot(prefix, current, record.version)
+    widget = f"{prefix}_g{form_generation(prefix)}"
 
     def save(version: int, edits: dict[str, object], comment: str) -> None:
         save_edit(
@@ -838,13 +873,13 @@ def plan_edit_form(record: plans.PlanRecord, actor: Principal) -> None:
             "Plan saved and added to its history.",
         )
 
-    with st.form(key=f"{prefix}_form"):
+    with st.form(key=f"{widget}_form"):
         fields: dict[str, object] = {
             "title": st.text_input(
-                "Title", value=seen["title"], max_chars=plans.TITLE_MAX, key=f"{prefix}_title"
+                "Title", value=seen["title"], max_chars=plans.TITLE_MAX, key=f"{widget}_title"
             ),
             "problem": st.text_area(
-                "Problem statement", value=seen["problem"], height=140, key=f"{prefix}_problem"
+                "Problem statement", value=seen["problem"], height=140, key=f"{widget}_problem"
             ),
         }
         left, right = st.columns(2)
@@ -853,21 +888,21 @@ def plan_edit_form(record: plans.PlanRecord, actor: Principal) -> None:
             stages,
             index=stages.index(seen["sara_stage"]),
             format_func=plans.SARA_LABELS.__getitem__,
-            key=f"{prefix}_stage",
+            key=f"{widget}_stage",
         )
         fields["status"] = right.selectbox(
             "Status",
             statuses,
             index=statuses.index(seen["status"]),
             format_func=plans.PLAN_STATUS_LABELS.__getitem__,
-            key=f"{prefix}_status",
+            key=f"{widget}_status",
         )
         fields["lead_cso_id"] = left.selectbox(
             "Lead CSO",
             list(cso_names),
             index=list(cso_names).index(seen["lead_cso_id"]) if seen["lead_cso_id"] else None,
             format_func=cso_names.__getitem__,
-            key=f"{prefix}_lead",
+            key=f"{widget}_lead",
         )
         fields["partners"] = tuple(
             right.multiselect(
@@ -875,23 +910,23 @@ def plan_edit_form(record: plans.PlanRecord, actor: Principal) -> None:
                 sorted({*agencies, *seen["partners"]}, key=str.casefold),
                 default=list(seen["partners"]),
                 accept_new_options=True,
-                key=f"{prefix}_partners",
+                key=f"{widget}_partners",
             )
         )
         fields["started_on"] = left.date_input(
-            "Started", value=seen["started_on"], format="DD/MM/YYYY", key=f"{prefix}_start"
+            "Started", value=seen["started_on"], format="DD/MM/YYYY", key=f"{widget}_start"
         )
         fields["review_on"] = right.date_input(
-            "Review", value=seen["review_on"], format="DD/MM/YYYY", key=f"{prefix}_review"
+            "Review", value=seen["review_on"], format="DD/MM/YYYY", key=f"{widget}_review"
         )
         fields["outcome"] = st.text_area(
             "Outcome",
             value=seen["outcome"],
             help="Required to close the plan.",
-            key=f"{prefix}_outcome",
+            key=f"{widget}_outcome",
         )
         comment = st.text_input(
-            "Comment (kept in the history)", max_chars=2000, key=f"{prefix}_comment"
+            "Comment (kept in the history)", max_chars=2000, key=f"{widget}_comment"
         )
         saved = st.form_submit_button("Save plan", type="primary")
     if saved:

@@ -37,6 +37,7 @@ for action in mine.itertuples():
     with st.expander(
         f"{action.flag} · due {action.due_on:%d %b %Y} · {action.description[:80]}",
         icon=ui.FLAG_ICONS.get(action.flag),
+        key=f"mine_open_{action.action_id}",
     ):
         st.page_link(
             "pages/plans.py",
@@ -47,8 +48,7 @@ for action in mine.itertuples():
         st.markdown(ui.plain(action.description))
         ui.action_update_form(mine.loc[action.Index], user, agencies, f"mine_{action.action_id}")
         st.markdown("**History**")
-        st.dataframe(
+        ui.history_table(
             plans.action_history(ui.engine(), user.role, action.action_id),
-            hide_index=True,
             key=f"mine_history_{action.action_id}",
         )

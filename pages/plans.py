@@ -60,9 +60,10 @@ if plan_id is None:
     with list_col:
         for plan in shown.itertuples():
             with st.container(border=True):
+                st.markdown(f"**{ui.plain(plan.title)}**")  # in full: a link label is cut short
                 st.page_link(
                     "pages/plans.py",
-                    label=plan.title,
+                    label="Open the plan",
                     query_params={"plan": plan.plan_id},
                     icon=":material/assignment:",
                 )
@@ -138,7 +139,8 @@ distance_m = controls[1].select_slider(
 )
 evidence = ui.plan_evidence_for(version, role, record, all_plans, look_back_months, distance_m)
 evidence_tab, actions_tab, assessment_tab, edit_tab, history_tab, downloads_tab = st.tabs(
-    ["Evidence", "Actions", "Assessment", "Edit plan", "History", "Downloads"]
+    ["Evidence", "Actions", "Assessment", "Edit plan", "History", "Downloads"],
+    key=f"plan_tabs_{plan_id}",  # keyed: the open tab survives the rerun after a save
 )
 
 with evidence_tab:
@@ -217,7 +219,9 @@ with actions_tab:
     )
     for action in plan_actions.itertuples():
         label = f"{action.flag}: {action.description[:90]}"
-        with st.expander(label, icon=ui.FLAG_ICONS.get(action.flag)):
+        with st.expander(
+            label, icon=ui.FLAG_ICONS.get(action.flag), key=f"action_open_{action.action_id}"
+        ):
             st.markdown(
                 f"{ui.plain(action.description)}  \n**Theme:** {action.vru_theme} "
                 f"{ui.plain(action.theme)} · **Owner:** {ui.plain(action.owner_agency)}"
@@ -229,9 +233,8 @@ with actions_tab:
                 plan_actions.loc[action.Index], user, agencies, f"action_{action.action_id}"
             )
             st.markdown("**History**")
-            st.dataframe(
+            ui.history_table(
                 plans.action_history(ui.engine(), role, action.action_id),
-                hide_index=True,
                 key=f"history_{action.action_id}",
             )
     if record.status is plans.PlanStatus.CLOSED:
@@ -278,7 +281,7 @@ with edit_tab:
         st.caption("CSOs and analysts edit plans; partners update their own agency's actions.")
 
 with history_tab:
-    st.dataframe(plans.plan_history(ui.engine(), role, plan_id), hide_index=True)
+    ui.history_table(plans.plan_history(ui.engine(), role, plan_id), key=f"plan_history_{plan_id}")
 
 with downloads_tab:
     st.download_button(

@@ -90,7 +90,7 @@ def test_a_partner_updates_their_agencys_action_and_sees_it_in_the_history(seede
         & listed["status"].isin(["not_started", "on_track", "at_risk"])
     ].iloc[0]
     at = on_page(PARTNER, "pages/plans.py", plan=str(police["plan_id"]))
-    prefix = f"action_{police['action_id']}"
+    prefix = f"action_{police['action_id']}_g0"
 
     at.selectbox(key=f"{prefix}_status").set_value(plans.ActionStatus.DONE)
     at.text_area(key=f"{prefix}_comment").input("Officers moved to the Broadway")
@@ -149,7 +149,7 @@ def test_a_stale_edit_shows_what_changed_and_can_be_reapplied(seeded_db):
     analyst = principal_for_email(engine, ANALYST)
     at = on_page(CSO, "pages/plans.py", plan="1")
     action = plans.actions(engine, analyst.role, today_in_london(), [1]).iloc[0]
-    prefix = f"action_{action['action_id']}"
+    prefix = f"action_{action['action_id']}_g0"
     # someone else saves while the CSO has the form open
     plans.update_action(
         engine, analyst, int(action["action_id"]), int(action["version"]), {"owner_name": "Sam Ode"}

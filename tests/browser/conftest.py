@@ -16,9 +16,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import FrameLocator, Page
 
 from dashboard import PROJECT_ROOT
-from dashboard.static_assets import prepare_static
+from dashboard.static_assets import drawing_available, prepare_static
 
 CHROMIUM = shutil.which("chromium")
 CHROMIUM_FLAGS = [
@@ -205,3 +206,32 @@ def auth_secrets(tmp_path: Path, issuer: str, app_port: int) -> Path:
         encoding="utf-8",
     )
     return path
+
+
+# Leaflet.draw takes two clicks within its double-click interval as a double-click (which
+# finishes or drops the shape), so vertices are clicked this far apart
+LEAFLET_DRAW_CLICK_GAP_MS = 300
+
+
+def require_leaflet_draw(static_dir: Path) -> None:
+    """Skip (fail where CI demands browser tests) when Leaflet.draw is not in ``static_dir``."""
+    if not drawing_available(static_dir):
+        reason = "Leaflet.draw is not installed (node_modules/leaflet-draw): run `npm ci`"
+        if os.environ.get("REQUIRE_BROWSER"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+
+
+def draw_polygon(page: Page, leaflet: FrameLocator, corners: list[tuple[float, float]]) -> None:
+    """Draw a polygon with the mouse through ``corners`` (pixels in the map's container).
+
+    The last click lands on the first vertex, which closes the ring as a person would.
+    """
+    container = leaflet.locator(".leaflet-container").bounding_box()
+    leaflet.locator("a.leaflet-draw-draw-polygon").click()
+    for x, y in corners:
+        page.mouse.click(container["x"] + x, container["y"] + y)
+        page.wait_for_timeout(LEAFLET_DRAW_CLICK_GAP_MS)
+    # a box inside the component's frame is already in page coordinates
+    first = leaflet.locator(".leaflet-marker-icon.leaflet-editing-icon").first.bounding_box()
+    page.mouse.click(first["x"] + first["width"] / 2, first["y"] + first["height"] / 2)
