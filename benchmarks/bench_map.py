@@ -342,7 +342,9 @@ def _fresh_app(database_url: str) -> AppTest:
     st.cache_data.clear()
     st.cache_resource.clear()
     gc.collect()
-    return AppTest.from_file(str(APP_FILE), default_timeout=APP_TIMEOUT_S)
+    at = AppTest.from_file(str(APP_FILE), default_timeout=APP_TIMEOUT_S)
+    at.user = {"is_logged_in": True, "email": "demo-analyst@example.org"}  # a seeded demo user
+    return at
 
 
 def _run_checked(at: AppTest, count: int) -> float:

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from dashboard import PROJECT_ROOT
 from dashboard.access import Role
-from dashboard.errors import ImportRefused, NotAllowed
+from dashboard.errors import ImportRefused, InvalidInput, NotAllowed
 from dashboard.importers import boundaries
 from dashboard.importers.boundaries import (
     commit_boundaries,
@@ -107,6 +107,26 @@ def test_the_2022_wards_imported_again_as_a_correction_keep_every_incident_ward(
     with session_scope(engine) as session:
         assert set(session.scalars(select(Ward.import_id))) == {import_id}
         assert session.get(DataImport, import_id).kind == "boundaries"
+
+
+def test_a_correction_that_drops_a_ward_a_plan_covers_is_refused_and_changes_nothing(
+    demo_db_url, tmp_path
+):
+    engine = make_engine(demo_db_url)
+    wards = _wards_2022()
+    roehampton, west_putney = "E05014017", "E05014030"  # the Alton Estate plan covers both
+    merged = wards[wards["WD22CD"].isin([roehampton, west_putney])].union_all()
+    corrected = wards[wards["WD22CD"] != roehampton].copy()
+    corrected.loc[corrected["WD22CD"] == west_putney, "geometry"] = merged
+    before = _state(engine)
+    prepared = prepare_boundaries(
+        engine, [("wards.geojson", _geojson_bytes(corrected, tmp_path))], WANDSWORTH, ANALYST
+    )
+
+    with pytest.raises(InvalidInput, match="Alton Estate youth violence and exploitation"):
+        commit_boundaries(engine, prepared, "analyst@example.org", ANALYST)
+
+    assert _state(engine) == before
 
 
 def test_a_newer_vintage_merging_two_wards_becomes_current_and_keeps_2022_history(
