@@ -1011,6 +1011,15 @@ def area_hectares(area_wgs84: object) -> float:
     return float(gpd.GeoSeries([area_wgs84], crs="EPSG:4326").to_crs(BNG).area.iloc[0]) / 10_000
 
 
+def preselect_ward_from_query(ward_codes: set[str]) -> None:
+    """Start a new plan on the ward the address names (``?ward=E05...``), once per address."""
+    code = st.query_params.get("ward")
+    if code in ward_codes and st.session_state.get("plan_ward_from_query") != code:
+        st.session_state["plan_ward_from_query"] = code
+        st.session_state["area_how"] = "ward"
+        st.session_state["plan_ward"] = code
+
+
 def take_map_click(how: str, map_key: str, cells_bng: gpd.GeoDataFrame | None) -> None:
     """Let a click on the area map pick the ward, or add or remove a cell, before the widgets draw.
 

@@ -106,6 +106,13 @@ with side_col:
         )
         for label, count in detail.top_categories:
             st.markdown(f"- {label}: {count}")
+        if can(role, Permission.MANAGE_PLANS):
+            st.page_link(
+                "pages/new_plan.py",
+                label=f"Open a plan for {detail.name}",
+                query_params={"ward": code},
+                icon=":material/add_location_alt:",
+            )
 
     if live_plans is not None:
         ui.open_actions_panel(live_plans, open_actions, selection.ward_codes)

@@ -35,6 +35,7 @@ if not drawing:
         "Drawing on the map is unavailable: Leaflet.draw is not installed (run `make run`, "
         "which installs it with npm). Pick a ward, hotspot cells or a place, or upload GeoJSON."
     )
+ui.preselect_ward_from_query(set(wards["code"]))  # "Open a plan for this ward" on the map
 how = st.radio(
     "How to set the plan's area",
     list(ways),

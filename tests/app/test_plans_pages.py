@@ -170,3 +170,22 @@ def test_a_stale_edit_shows_what_changed_and_can_be_reapplied(seeded_db):
     history = plans.action_history(engine, analyst.role, int(action["action_id"]))
     assert history["what changed"].iloc[0] == "owner: Sam Ode -> Jo Park"
     assert history["who"].tolist()[:2] == ["Demo CSO", "Demo analyst"]
+
+
+def test_a_plan_opened_from_a_ward_on_the_map_starts_on_that_ward(seeded_db):
+    at = on_page(CSO, "pages/new_plan.py", ward="E05014016")  # the map links here
+
+    assert at.radio(key="area_how").value == "ward"
+    assert at.selectbox(key="plan_ward").value == "E05014016"
+    assert at.success[0].value.startswith("Area chosen: ")
+    assert at.success[0].value.endswith(" ha in Northcote.")
+
+
+def test_a_ward_picked_on_the_map_offers_a_plan_for_it_to_those_who_run_plans(seeded_db):
+    def links(email: str) -> list[str]:
+        at = on_page(email, "pages/map.py")
+        at.selectbox(key="ward_detail").set_value("E05014016").run()
+        return [link.proto.label for link in at.get("page_link")]
+
+    assert "Open a plan for Northcote" in links(CSO)
+    assert "Open a plan for Northcote" not in links(PARTNER)
