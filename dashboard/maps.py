@@ -988,7 +988,8 @@ def plan_area_map(
     legend.append(_outline_swatch(PROPOSED_COLOUR, "none", "Proposed or drawn area"))
     if drawing:
         add_draw_control(fmap, style)
-    folium.LayerControl(collapsed=False, position="topright").add_to(fmap)
+    # folded: open, it would cover the plans in the north-east of the borough
+    folium.LayerControl(collapsed=True, position="topright").add_to(fmap)
     _Legend(_folded("".join(legend))).add_to(fmap)
     _fit(fmap, bounds)
     return fmap

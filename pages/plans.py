@@ -26,7 +26,7 @@ if plan_id is None:
     ui.synthetic_banner(version)
     st.caption(
         "Area-based plans run by task-and-finish groups. Overdue and at-risk actions are flagged "
-        "in words and shaded. Click a plan's area on the map, or its title, to open it."
+        "in words and shaded. Click a plan's area on the map, or 'Open the plan', to open it."
     )
     top = st.columns([3, 1, 1], vertical_alignment="bottom")
     statuses = top[0].multiselect(

@@ -178,6 +178,7 @@ def test_a_click_in_a_plan_area_over_hotspot_cells_selects_the_plan(page: Page, 
 
     expect(page.get_by_text("Clicked plan: 7")).to_be_visible(timeout=20_000)
     # re-ticking the cells puts them on top of the overlay pane, but not above the plans' pane
+    leaflet.locator(".leaflet-control-layers").hover()  # folded until the pointer is on it
     leaflet.get_by_label("Incident hotspots").uncheck()
     leaflet.get_by_label("Incident hotspots").check()
     assert plan.evaluate(
