@@ -39,6 +39,7 @@ from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar
 from shapely.geometry import box
 from shapely.geometry.base import BaseGeometry
 
+from dashboard.frames import require_columns
 from dashboard.geo import BNG, WGS84, wgs84_to_bng
 from dashboard.plan_evidence import Assessment, PlanEvidence, describe_assessment
 from dashboard.plans import (
@@ -177,17 +178,6 @@ class PlanEvidenceSummary:
 # --- checks --------------------------------------------------------------------------------------
 
 
-def _require_columns(frame: pd.DataFrame, columns: Iterable[str], name: str) -> None:
-    if not isinstance(frame, pd.DataFrame):
-        raise TypeError(f"{name} must be a pandas DataFrame, got {type(frame).__name__}")
-    missing = [column for column in columns if column not in frame.columns]
-    if missing:
-        raise ValueError(
-            f"{name} lacks the columns {', '.join(missing)}; "
-            f"it has {', '.join(map(str, frame.columns)) or 'none'}"
-        )
-
-
 def _is_missing(value: object) -> bool:
     return value is None or (not isinstance(value, str | bytes) and bool(pd.isna(value)))
 
@@ -251,7 +241,7 @@ def actions_csv(actions: pd.DataFrame) -> bytes:
     ValueError
         ``actions`` lacks one of the columns used.
     """
-    _require_columns(actions, _CSV_SOURCE_COLUMNS, "actions")
+    require_columns(actions, _CSV_SOURCE_COLUMNS, "actions")
     table = pd.DataFrame(
         {
             "Plan": actions["plan_title"],
@@ -308,7 +298,7 @@ def monthly_incidents_png(
     one bar, oldest first. An empty frame gives a chart saying there is nothing to show.
     Raises ValueError when a column is missing or ``size_px`` is not positive.
     """
-    _require_columns(monthly, ("month", "incident_count"), "monthly")
+    require_columns(monthly, ("month", "incident_count"), "monthly")
     figure = _figure(size_px)
     axes = figure.add_subplot()
     rows = monthly.assign(month=pd.to_datetime(monthly["month"])).sort_values("month")
@@ -424,12 +414,12 @@ def plan_area_png(
     area_bng = gpd.GeoSeries([area_wgs84], crs=WGS84).to_crs(BNG)
     cells = _in_bng(cells_bng, "cells_bng")
     if cells is not None:
-        _require_columns(cells, ("incident_count",), "cells_bng")
+        require_columns(cells, ("incident_count",), "cells_bng")
     bins = _in_bng(bins_wgs84, "bins_wgs84")
     bus_stops = _in_bng(bus_stops_wgs84, "bus_stops_wgs84")
     points = None
     if action_points is not None and len(action_points):
-        _require_columns(action_points, ("longitude", "latitude"), "action_points")
+        require_columns(action_points, ("longitude", "latitude"), "action_points")
         points = action_points.dropna(subset=["longitude", "latitude"])
 
     figure = _figure(size_px)
@@ -675,7 +665,7 @@ def _day(value: object) -> str:
 def _updates_text(history: pd.DataFrame | None) -> str:
     if history is None or history.empty:
         return "No updates recorded."
-    _require_columns(history, HISTORY_COLUMNS, "histories[...]")
+    require_columns(history, HISTORY_COLUMNS, "histories[...]")
     lines = []
     latest = history[HISTORY_COLUMNS].head(UPDATES_SHOWN)
     for when, who, what, comment in latest.itertuples(index=False, name=None):
@@ -777,7 +767,7 @@ def _evidence(pdf: _SummaryPdf, evidence: PlanEvidenceSummary) -> None:
     if assets is None or assets.empty:
         pdf.paragraph("No assets recorded near the area.", colour=_GREY)
     else:
-        _require_columns(assets, ("name", "kind", "distance_m"), "evidence.assets_nearby")
+        require_columns(assets, ("name", "kind", "distance_m"), "evidence.assets_nearby")
         rows = [
             (str(name), _kind_label(kind), "" if _is_missing(d) else f"{float(d):,.0f} m")
             for name, kind, d in assets[["name", "kind", "distance_m"]].itertuples(index=False)
@@ -789,7 +779,7 @@ def _evidence(pdf: _SummaryPdf, evidence: PlanEvidenceSummary) -> None:
     if overlapping is None or overlapping.empty:
         pdf.paragraph("No other plan overlaps this area.", colour=_GREY)
     else:
-        _require_columns(overlapping, ("title", "status", "overlap_pct"), "evidence.overlapping")
+        require_columns(overlapping, ("title", "status", "overlap_pct"), "evidence.overlapping")
         rows = [
             (str(title), _plan_status_label(status), _percent(share))
             for title, status, share in overlapping[["title", "status", "overlap_pct"]].itertuples(
@@ -930,8 +920,8 @@ def plan_summary_pdf(
     """
     if not marking or not marking.strip():
         raise ValueError("marking is blank; give the document's classification, e.g. OFFICIAL")
-    _require_columns(actions, _PDF_ACTION_COLUMNS, "actions")
-    _require_columns(evidence.monthly, ("month", "incident_count"), "evidence.monthly")
+    require_columns(actions, _PDF_ACTION_COLUMNS, "actions")
+    require_columns(evidence.monthly, ("month", "incident_count"), "evidence.monthly")
     plan_actions = actions[actions["plan_id"] == plan.plan_id].copy()
     plan_actions["flag"] = [
         action_flag(status, pd.Timestamp(due_on).date(), today)
