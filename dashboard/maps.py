@@ -500,7 +500,7 @@ class _PlansInView(MacroElement):
               + "border-radius:4px;box-shadow:0 1px 4px rgba(0,0,0,.3);max-width:300px;"
               + "max-height:40vh;overflow:auto";
             var details = document.createElement("details");
-            details.open = true;
+            details.open = false;  /* folded: open, it would cover the west of the borough */
             var summary = document.createElement("summary");
             summary.style.cssText = "cursor:pointer;font-weight:bold";
             var body = document.createElement("div");

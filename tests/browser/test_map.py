@@ -190,19 +190,25 @@ def test_the_open_actions_of_the_plans_in_view_follow_the_map_without_a_rerun(
     leaflet = open_map(page, app_url)
     expect(page.get_by_text("Running...")).to_have_count(0)
     panel = leaflet.locator(".plans-in-view")
+    expect(panel.locator("summary")).to_have_text("Open actions in view (14)")  # folded at first
+    panel.locator("summary").click()
     expect(panel.locator(".piv-plan")).to_have_count(4)  # the whole borough: every open plan
     expect(panel.locator(".piv-attention").first).to_contain_text("OVERDUE: ")
+    panel.locator("summary").click()  # fold it again: open, it lies over the west of the map
     before = len(sent)
 
-    # look at the Alton Estate only (moved by Leaflet itself: a pointer zoom lands wherever the
-    # page has scrolled to; the panel cannot tell the two apart)
-    leaflet.locator(".leaflet-container").evaluate(
-        """container => {
-            const name = Object.keys(window).find(key => key.startsWith("map_"));
-            window[name].setView([51.4500, -0.2420], 16, {animate: false});
-        }"""
-    )
+    # zoom in on the Alton Estate, the westernmost plan, with the mouse wheel over it
+    areas = leaflet.locator("path.plan-area")
+    boxes = [areas.nth(index).bounding_box() for index in range(areas.count())]
+    west = min(boxes, key=lambda box: box["x"])
+    page.mouse.move(west["x"] + west["width"] / 2, west["y"] + west["height"] / 2)
+    scale = leaflet.locator(".leaflet-control-scale-line").first
+    for _ in range(2):
+        shown = scale.inner_text()
+        page.mouse.wheel(0, -120)  # about two zoom levels in (Leaflet: 60 px a level)
+        expect(scale).not_to_have_text(shown)  # the zoom is done before the next turn
 
+    panel.locator("summary").click()
     expect(panel.locator(".piv-plan")).to_have_text(
         ["Alton Estate youth violence and exploitation"]
     )
