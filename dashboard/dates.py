@@ -18,6 +18,11 @@ def now_in_london() -> datetime:
     return datetime.now(LONDON).replace(tzinfo=None, microsecond=0)
 
 
+def short_date(day: date) -> str:
+    """A date as the pages and maps show it: "5 Dec 2026"."""
+    return f"{day.day} {day:%b %Y}"
+
+
 def month_end(day: date) -> date:
     """The last day of ``day``'s month."""
     following = date(day.year + day.month // 12, day.month % 12 + 1, 1)

@@ -30,6 +30,7 @@ from scipy.spatial import cKDTree
 from scipy.stats import norm
 
 from dashboard.errors import ConfigurationError
+from dashboard.frames import require_columns
 from dashboard.taxonomy import DEFAULT_TAXONOMY_PATH, load_taxonomy
 
 DEFAULT_HARM_INDEX_PATH = Path(__file__).resolve().parent / "harm_index.toml"
@@ -439,9 +440,7 @@ def repeat_locations(
         When a column is missing, coordinates are missing, or ``min_count`` or ``precision_m``
         is not positive.
     """
-    missing = [c for c in ("x_bng", "y_bng", "occurred_on") if c not in incidents.columns]
-    if missing:
-        raise ValueError(f"incidents lacks the column(s) {', '.join(missing)}")
+    require_columns(incidents, ("x_bng", "y_bng", "occurred_on"), "incidents")
     if min_count < 1:
         raise ValueError(f"min_count must be at least 1, got {min_count}")
     if not precision_m > 0:

@@ -23,6 +23,7 @@ from jinja2 import Template
 from shapely.geometry import Polygon, shape
 from shapely.geometry.base import BaseGeometry
 
+from dashboard.dates import short_date
 from dashboard.errors import InvalidInput
 from dashboard.geo import BNG, WGS84
 from dashboard.hotspots import class_labels, class_of, count_class_breaks, count_incidents_by_cell
@@ -580,7 +581,7 @@ def add_plans_in_view_panel(
                     {
                         "flag": str(action.flag),
                         "attention": needs_attention(action.flag),
-                        "due": f"{action.due_on.day} {action.due_on:%b %Y}",
+                        "due": short_date(action.due_on),
                         "description": str(action.description),
                         "agency": str(action.owner_agency),
                     }

@@ -25,6 +25,8 @@ import shapely
 from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 
+from dashboard.dates import short_date
+from dashboard.frames import require_columns
 from dashboard.geo import BNG
 
 MONTH_PRECISION = "month"  # date_precision of a date known to the month only (police.uk)
@@ -69,14 +71,8 @@ def _check_area(area_bng: object, name: str = "area_bng") -> None:
         )
 
 
-def _check_columns(frame: pd.DataFrame, columns: tuple[str, ...], name: str) -> None:
-    missing = [column for column in columns if column not in frame.columns]
-    if missing:
-        raise ValueError(f"{name} has no column {', '.join(missing)}; got {list(frame.columns)}")
-
-
 def _xy(incidents: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    _check_columns(incidents, ("x_bng", "y_bng"), "incidents")
+    require_columns(incidents, ("x_bng", "y_bng"), "incidents")
     return (
         incidents["x_bng"].to_numpy(dtype=float, na_value=np.nan),
         incidents["y_bng"].to_numpy(dtype=float, na_value=np.nan),
@@ -99,7 +95,7 @@ def _points_in(x_bng: np.ndarray, y_bng: np.ndarray, geometry: BaseGeometry) -> 
 
 def _occurred_days(incidents: pd.DataFrame) -> np.ndarray:
     """``occurred_on`` as numpy days (datetime64[D]); NaT where it is missing."""
-    _check_columns(incidents, ("occurred_on",), "incidents")
+    require_columns(incidents, ("occurred_on",), "incidents")
     return np.asarray(incidents["occurred_on"].to_numpy(), dtype="datetime64[D]")
 
 
@@ -123,12 +119,8 @@ def _in_window(days: np.ndarray, start: date, end: date) -> np.ndarray:
     return (days >= np.datetime64(start, "D")) & (days <= np.datetime64(end, "D"))
 
 
-def _day_label(day: date) -> str:
-    return f"{day.day} {day:%b %Y}"
-
-
 def _range_label(start: date, end: date) -> str:
-    return f"{_day_label(start)} to {_day_label(end)}"
+    return f"{short_date(start)} to {short_date(end)}"
 
 
 def _incidents_label(count: int) -> str:
@@ -399,8 +391,8 @@ def compare_weeks(
         left_out_count = int(np.count_nonzero(month_only & left_out))
         gap_days = (before_end - latest_on).days
         note = (
-            f"There are no data since the plan started on {_day_label(plan_started_on)}: the "
-            f"latest data are for {_day_label(latest_on)}, so there is nothing to compare yet. "
+            f"There are no data since the plan started on {short_date(plan_started_on)}: the "
+            f"latest data are for {short_date(latest_on)}, so there is nothing to compare yet. "
             f"{_incidents_label(before_count)} in {window_label}"
         )
         if gap_days > 0:
@@ -505,7 +497,7 @@ def assets_within(
     if not distance_m >= 0:
         raise ValueError(f"distance_m must be 0 (inside the area) or more, got {distance_m}")
     _check_area(area_bng)
-    _check_columns(assets_wgs84, ("asset_id", "name", "address"), "assets_wgs84")
+    require_columns(assets_wgs84, ("asset_id", "name", "address"), "assets_wgs84")
     if assets_wgs84.crs is None:
         raise ValueError("assets_wgs84 has no CRS; set it (EPSG:4326) before measuring distances")
     columns = ["asset_id", "name", "address", *(["kind"] if "kind" in assets_wgs84 else [])]
@@ -546,7 +538,7 @@ def overlapping_plans(
         non-empty valid polygon in metres.
     """
     _check_area(area_bng)
-    _check_columns(plans_bng, ("plan_id", "title", "status"), "plans_bng")
+    require_columns(plans_bng, ("plan_id", "title", "status"), "plans_bng")
     if plans_bng.crs is None or plans_bng.crs.to_epsg() != 27700:
         raise ValueError(f"plans_bng must be in EPSG:27700, got {plans_bng.crs}")
     others = plans_bng
@@ -891,8 +883,8 @@ def assess_area(
             buffer_bng=buffer_bng,
             control_bng=control_bng,
             note=(
-                f"There are no data since the plan started on {_day_label(plan_started_on)}: "
-                f"the latest data are for {_day_label(latest_on)}, so there is nothing to test "
+                f"There are no data since the plan started on {short_date(plan_started_on)}: "
+                f"the latest data are for {short_date(latest_on)}, so there is nothing to test "
                 "yet."
             ),
         )

@@ -984,6 +984,11 @@ def actions(
     ]
     frame = pd.DataFrame(records, columns=ACTION_COLUMNS)
     frame["owner_user_id"] = frame["owner_user_id"].astype("Int64")
+    # pandas would store a missing owner as NaN (a truthy float) once any action has one;
+    # None keeps "no owner" falsy and empty wherever it is shown or edited
+    frame["owner_name"] = (
+        frame["owner_name"].astype(object).where(frame["owner_name"].notna(), None)
+    )
     return _sorted_by_flag(frame)
 
 
@@ -1033,11 +1038,15 @@ PLAN_COLUMNS = [
 ]
 
 
-def plans(engine: Engine, role: Role | None, today: date) -> gpd.GeoDataFrame:
+def plans(
+    engine: Engine, role: Role | None, today: date, all_actions: pd.DataFrame | None = None
+) -> gpd.GeoDataFrame:
     """Every plan with its action counts on ``today``, in EPSG:4326; ``PLAN_COLUMNS`` + geometry.
 
     ``status`` and ``sara_stage`` are the stored values; ``ward_codes`` a comma-separated string.
     Sorted: open first, then monitoring, then closed; newest start first within each.
+    ``all_actions`` is what ``actions(engine, role, today)`` returned, when the caller has it
+    already; otherwise it is read here.
     """
     require(role, Permission.VIEW_PLANS)
     with session_scope(engine) as session:
@@ -1050,7 +1059,7 @@ def plans(engine: Engine, role: Role | None, today: date) -> gpd.GeoDataFrame:
     codes: dict[int, list[str]] = {}
     for plan_id, code in links:
         codes.setdefault(plan_id, []).append(code)
-    counts = actions(engine, role, today)
+    counts = actions(engine, role, today) if all_actions is None else all_actions
     by_plan = counts.groupby("plan_id")
     records = []
     for plan, lead_name in rows:

@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 from dashboard import hotspots, plans
 from dashboard.access import ROLE_LABELS, Permission, Principal, Role, can, require
 from dashboard.config import Settings, load_settings
-from dashboard.dates import today_in_london, whole_months_window
+from dashboard.dates import short_date, today_in_london, whole_months_window
 from dashboard.demo import DEMO_USERS, is_demo_loaded
 from dashboard.errors import CommunitySafetyError, EditConflict, NotAllowed
 from dashboard.geo import BNG
@@ -1047,11 +1047,12 @@ def take_map_click(how: str, map_key: str, cells_bng: gpd.GeoDataFrame | None) -
 
 def live_plans(role: Role | None, today: date) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
     """Open and monitored plans (EPSG:4326) and their open actions, worst flag first."""
-    every = plans.plans(engine(), role, today)
+    listed = plans.actions(engine(), role, today)
+    every = plans.plans(engine(), role, today, listed)
     live = every[every["status"] != plans.PlanStatus.CLOSED.value].reset_index(drop=True)
-    listed = plans.actions(engine(), role, today, live["plan_id"].tolist())
     open_statuses = [status.value for status in plans.OPEN_ACTION_STATUSES]
-    return live, listed[listed["status"].isin(open_statuses)].reset_index(drop=True)
+    listed = listed[listed["plan_id"].isin(live["plan_id"]) & listed["status"].isin(open_statuses)]
+    return live, listed.reset_index(drop=True)
 
 
 def open_actions_panel(
@@ -1091,8 +1092,3 @@ def open_actions_panel(
                 f"- {marker}{short_date(action.due_on)}: {plain(action.description[:90])} "
                 f"({plain(action.owner_agency)})"
             )
-
-
-def short_date(day: date) -> str:
-    """A date as the pages show it: 5 Dec 2026."""
-    return f"{day.day} {day:%b %Y}"

@@ -15,8 +15,8 @@ config = ui.settings()
 version = ui.data_version()
 today = today_in_london()
 ui.show_flash()
-synthetic = ui.cached_dataset_info(version).get("synthetic") == "true"
-all_plans = plans.plans(ui.engine(), role, today)
+everything = plans.actions(ui.engine(), role, today)
+all_plans = plans.plans(ui.engine(), role, today, everything)
 plan_id = ui.plan_id_from_query(all_plans)
 wards = ui.cached_wards(version, role, config.borough_code)
 agencies = plans.known_agencies(ui.engine(), role)
@@ -37,7 +37,6 @@ if plan_id is None:
         key="plan_statuses",
     )
     shown = all_plans[all_plans["status"].isin([s.value for s in statuses])]
-    everything = plans.actions(ui.engine(), role, today)
     top[1].download_button(
         "All actions (CSV)",
         plan_exports.actions_csv(everything),
@@ -96,10 +95,10 @@ if plan_id is None:
 
 # --- one plan ----------------------------------------------------------------------------------
 record = plans.plan_record(ui.engine(), role, plan_id)
-plan_actions = plans.actions(ui.engine(), role, today, [plan_id])
+plan_actions = everything[everything["plan_id"] == plan_id].reset_index(drop=True)
 st.page_link("pages/plans.py", label="All plans", icon=":material/arrow_back:", query_params={})
 st.title(ui.plain(record.title))
-ui.synthetic_banner(version)
+synthetic = ui.synthetic_banner(version)
 status_col, stage_col, _rest = st.columns([1, 1, 5])
 with status_col:
     st.badge(plans.PLAN_STATUS_LABELS[record.status], color="violet")

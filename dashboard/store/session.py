@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 from alembic import command
@@ -47,32 +47,14 @@ def make_engine(database_url: str) -> Engine:
 
 
 @contextmanager
-def session_scope(engine: Engine) -> Iterator[Session]:
-    """Yield a session that commits on success and rolls back on any error."""
-    session = sessionmaker(engine, expire_on_commit=False)()
-    try:
-        yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
+def session_scope(engine: Engine, *, lock_first: bool = False) -> Iterator[Session]:
+    """Yield a session that commits on success and rolls back on any error.
 
-
-@contextmanager
-def write_scope(engine: Engine) -> Iterator[Session]:
-    """Like ``session_scope``, for a read-check-write edit that must not race another writer.
-
-    On SQLite the transaction starts with ``BEGIN IMMEDIATE``: it takes the write lock first
-    (waiting up to the busy timeout), so no other writer can commit between this edit's read
-    and its write. A plain deferred transaction would read, then fail at once with "database is
-    locked" when another writer got in first (SQLite does not wait in that case). Other
-    databases rely on the version check of each UPDATE under their row locks.
+    ``lock_first`` takes SQLite's write lock before anything else (see ``write_scope``).
     """
     session = sessionmaker(engine, expire_on_commit=False)()
     try:
-        if engine.dialect.name == "sqlite":
+        if lock_first and engine.dialect.name == "sqlite":
             session.connection().exec_driver_sql("BEGIN IMMEDIATE")
         yield session
         session.commit()
@@ -81,6 +63,18 @@ def write_scope(engine: Engine) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def write_scope(engine: Engine) -> AbstractContextManager[Session]:
+    """Like ``session_scope``, for a read-check-write edit that must not race another writer.
+
+    On SQLite the transaction starts with ``BEGIN IMMEDIATE``: it takes the write lock first
+    (waiting up to the busy timeout), so no other writer can commit between this edit's read
+    and its write. A plain deferred transaction would read, then fail at once with "database is
+    locked" when another writer got in first (SQLite does not wait in that case). Other
+    databases rely on the version check of each UPDATE under their row locks.
+    """
+    return session_scope(engine, lock_first=True)
 
 
 def alembic_config(engine: Engine) -> Config:

@@ -359,3 +359,15 @@ def test_a_ward_a_plan_covers_cannot_be_removed(engine):
         assert plans.plans_using_wards(session, alton_estate_wards, "2022") == [
             "Alton Estate youth violence and exploitation"
         ]
+
+
+def test_an_action_without_an_owner_has_none_not_nan_beside_actions_with_one(engine, wards):
+    cso = person(engine, "demo-cso@example.org")
+    plan_id = plans.create_plan(engine, cso, draft(), wards, WANDSWORTH)
+    plans.add_action(engine, cso, plan_id, police_action(owner_name=None))
+
+    listed = plans.actions(engine, Role.PARTNER, TODAY)  # the demo's actions all name an owner
+
+    ownerless = listed.loc[listed["plan_id"] == plan_id, "owner_name"].tolist()
+    assert ownerless == [None]
+    assert listed["owner_name"].notna().sum() == len(listed) - 1
