@@ -52,6 +52,7 @@ test: $(DEV) $(NODE_DEPS)
 bench: $(DEV) $(NODE_DEPS)
 	$(BIN)/python -m dashboard prepare-static
 	$(BIN)/python benchmarks/bench_map.py
+	$(BIN)/python benchmarks/bench_hotspots.py
 	$(BIN)/python benchmarks/bench_import.py
 
 lint: $(DEV)

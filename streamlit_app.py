@@ -12,11 +12,17 @@ st.set_page_config(
     page_title="Community Safety Map",
     page_icon=str(PROJECT_ROOT / "dashboard" / "assets" / "favicon.svg"),  # local: no font CDN
     layout="wide",
-    initial_sidebar_state="expanded",
+    initial_sidebar_state="auto",  # open on a desktop, folded away on a phone
 )
 
 PAGES = {
     "pages/map.py": st.Page("pages/map.py", title="Map", icon=":material/map:", default=True),
+    "pages/hotspots.py": st.Page(
+        "pages/hotspots.py", title="Hotspots", icon=":material/local_fire_department:"
+    ),
+    "pages/patrol.py": st.Page(
+        "pages/patrol.py", title="Patrol plan", icon=":material/directions_walk:"
+    ),
     "pages/plans.py": st.Page("pages/plans.py", title="Plans", icon=":material/assignment:"),
     "pages/new_plan.py": st.Page(
         "pages/new_plan.py", title="New plan", icon=":material/add_location_alt:"

@@ -335,7 +335,8 @@ def _metric(at: AppTest, label: str) -> int:
     return int(next(m.value for m in at.metric if m.label == label).replace(",", ""))
 
 
-def _fresh_app(database_url: str) -> AppTest:
+def fresh_app(database_url: str) -> AppTest:
+    """The whole app against ``database_url`` as the demo analyst, with every cache cleared."""
     os.environ["DATABASE_URL"] = database_url
     os.environ["MAP_TILES"] = "none"
     os.environ["BOROUGH_CODE"] = DEMO_BOROUGH_CODE
@@ -359,12 +360,12 @@ def _run_checked(at: AppTest, count: int) -> float:
 
 def warm_up_process(database_url: str, count: int) -> None:
     """One untimed page run, so one-off costs (imports, Streamlit's runtime) miss the first size."""
-    _run_checked(_fresh_app(database_url), count)
+    _run_checked(fresh_app(database_url), count)
 
 
 def time_map_page(database_url: str, count: int) -> tuple[float, float]:
     """Seconds for the map page's first run with empty caches, then for a second (cached) run."""
-    at = _fresh_app(database_url)
+    at = fresh_app(database_url)
     cold_s = _run_checked(at, count)
     warm_s = _run_checked(at, count)
     return cold_s, warm_s
@@ -376,7 +377,7 @@ def profile_cold_page(database_url: str, count: int, top: int = 40) -> str:
     ``AppTest`` runs the page in a thread of its own, so the profiler is switched on inside the
     threads started during the run rather than in this one (where it would only see a sleep).
     """
-    at = _fresh_app(database_url)
+    at = fresh_app(database_url)
     profiler = cProfile.Profile()
     thread_run = threading.Thread.run
 

@@ -34,6 +34,7 @@ class Permission(enum.StrEnum):
     VIEW_PLANS = "view_plans"  # problem-solving plans, their actions and history
     MANAGE_PLANS = "manage_plans"  # create and edit plans; add and update any action
     UPDATE_AGENCY_ACTIONS = "update_agency_actions"  # add and update their own agency's actions
+    LOG_PATROLS = "log_patrols"  # plan patrols and record them as done
 
 
 _EVERYONE_SIGNED_IN = frozenset(
@@ -47,18 +48,22 @@ _EVERYONE_SIGNED_IN = frozenset(
 )
 # CSOs coordinate the task-and-finish groups; partners act on what their agency owns
 _RUNS_PLANS = frozenset({Permission.MANAGE_PLANS, Permission.UPDATE_AGENCY_ACTIONS})
+# CSOs log their own patrols; analysts may log one for a CSO (and admins, who hold everything)
+_LOGS_PATROLS = frozenset({Permission.LOG_PATROLS})
 
 # The one permission table. A role not listed here (or no role) may do nothing.
 PERMISSIONS: dict[Role, frozenset[Permission]] = {
-    Role.CSO: _EVERYONE_SIGNED_IN | _RUNS_PLANS,
+    Role.CSO: _EVERYONE_SIGNED_IN | _RUNS_PLANS | _LOGS_PATROLS,
     Role.PARTNER: _EVERYONE_SIGNED_IN | {Permission.UPDATE_AGENCY_ACTIONS},
-    Role.ANALYST: _EVERYONE_SIGNED_IN | _RUNS_PLANS | {Permission.LOAD_DATA},
+    Role.ANALYST: _EVERYONE_SIGNED_IN | _RUNS_PLANS | _LOGS_PATROLS | {Permission.LOAD_DATA},
     Role.ADMIN: frozenset(Permission),
 }
 
 # What each page needs; the navigation shows a user only the pages their role allows.
 PAGE_PERMISSIONS: dict[str, Permission] = {
     "pages/map.py": Permission.VIEW_MAP,
+    "pages/hotspots.py": Permission.VIEW_INCIDENTS,
+    "pages/patrol.py": Permission.LOG_PATROLS,
     "pages/plans.py": Permission.VIEW_PLANS,
     "pages/new_plan.py": Permission.MANAGE_PLANS,
     "pages/my_actions.py": Permission.VIEW_PLANS,

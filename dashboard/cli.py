@@ -6,28 +6,40 @@ Every command honours ``DATABASE_URL`` (through ``load_settings``).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import logging
+import os
 import sys
+import tempfile
+import textwrap
 from collections.abc import Sequence
+from datetime import date
 from pathlib import Path
 
+import geopandas as gpd
 from sqlalchemy import Engine
 
+from dashboard import hotspots, patrol_plan, plans
 from dashboard.access import Role
 from dashboard.config import DATA_DIR, MAPPINGS_DIR, Settings, load_settings
-from dashboard.dates import today_in_london
+from dashboard.dates import today_in_london, whole_months_window
 from dashboard.demo import seed_demo
-from dashboard.errors import CommunitySafetyError, ImportRefused
+from dashboard.errors import CommunitySafetyError, ImportRefused, InvalidInput
 from dashboard.exports import export_public_map
+from dashboard.geo import BNG
 from dashboard.importers.extract import load_mapping
 from dashboard.importers.log import list_imports, undo_import
 from dashboard.importers.police_uk import commit_police_uk
 from dashboard.importers.police_uk_api import fetch_police_uk, months_between
 from dashboard.importers.registry import IMPORT_KINDS, ImportRequest
 from dashboard.importers.validation import ROWS_SHOWN_ON_SCREEN, check_size
+from dashboard.patrol import DEFAULT_DETOUR_FACTOR, DEFAULT_DWELL_MIN
+from dashboard.patrol_exports import patrol_brief_pdf, route_csv, route_gpx, route_map_png
 from dashboard.public_map import read_public_snapshot
 from dashboard.static_assets import prepare_static
+from dashboard.store import queries
+from dashboard.store.models import AssetKind
 from dashboard.store.queries import table_counts
 from dashboard.store.session import make_engine, migrate, require_current_schema, table_names
 from dashboard.taxonomy import load_taxonomy
@@ -95,10 +107,186 @@ def _write_public_map(engine: Engine, settings: Settings, out_dir: Path) -> None
     sys.stdout.write(f"public knife-bin map: {count} bins written to {index}\n")
 
 
-def _export_public_map(settings: Settings, out_dir: Path) -> int:
+def _export_public_map(settings: Settings, arguments: argparse.Namespace) -> int:
     engine = make_engine(settings.database_url)
     require_current_schema(engine)
-    _write_public_map(engine, settings, out_dir)
+    _write_public_map(engine, settings, arguments.out_dir)
+    return 0
+
+
+PATROL_FORMATS = ("gpx", "csv", "pdf")
+PATROL_MIN_CLASSES = ("99", "95", "90")  # Gi* confidence, as `--min-class` takes it
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Write ``data`` to a temporary file beside ``path``, then rename it over ``path``.
+
+    A reader (or a phone syncing the folder) sees the old file or the whole new one, never half.
+    The file is its owner's alone (``mkstemp`` makes it 0600), as suits OFFICIAL-SENSITIVE.
+    """
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+
+
+def _patrol_wards(
+    engine: Engine, arguments: argparse.Namespace, wards_wgs84: gpd.GeoDataFrame, today: date
+) -> tuple[tuple[str, ...], int | None, str]:
+    """The wards to plan (``--wards``, the CSO's, or the CSO's narrowed), the CSO's id and name."""
+    cso_id, cso_name, wards = None, "", ()
+    if arguments.cso:
+        cso = patrol_plan.find_cso(queries.csos(engine, OPERATOR), arguments.cso)
+        cso_id, cso_name = int(cso["cso_id"]), str(cso["cso_name"])
+        assignments = queries.current_cso_assignments(engine, today, OPERATOR)
+        wards = patrol_plan.wards_of_cso(assignments, cso_id)
+        if not wards and not arguments.wards:
+            raise InvalidInput(f"{cso_name} covers no ward today; name the wards with --wards")
+    if not arguments.wards:
+        return wards, cso_id, cso_name
+    asked = tuple(dict.fromkeys(filter(None, (w.strip() for w in arguments.wards.split(",")))))
+    names = dict(zip(wards_wgs84["code"], wards_wgs84["name"], strict=True))
+    unknown = [code for code in asked if code not in names]
+    if unknown:
+        listed = ", ".join(f"{code} ({name})" for code, name in names.items())
+        raise InvalidInput(f"--wards: no ward {', '.join(unknown)}; the wards are: {listed}")
+    outside = [code for code in asked if arguments.cso and code not in wards]
+    if outside:
+        raise InvalidInput(
+            f"--wards: {', '.join(outside)} is not one of {cso_name}'s wards "
+            f"({', '.join(wards) or 'none today'}); leave out --cso to plan any ward"
+        )
+    return asked, cso_id, cso_name
+
+
+def _patrol_request(
+    engine: Engine, arguments: argparse.Namespace, wards_wgs84: gpd.GeoDataFrame, today: date
+) -> tuple[patrol_plan.PatrolRequest, str]:
+    """The plan the arguments ask for, and the CSO's name ("" without ``--cso``)."""
+    on_date = None
+    if arguments.date:
+        try:
+            on_date = date.fromisoformat(arguments.date)
+        except ValueError:
+            raise InvalidInput(f"--date must be YYYY-MM-DD, got {arguments.date!r}") from None
+    if not arguments.weekday and on_date is None:
+        raise InvalidInput("Give the day the shift starts: --weekday FRI (or --date YYYY-MM-DD)")
+    try:
+        weekdays = patrol_plan.parse_weekdays(arguments.weekday) if arguments.weekday else ()
+    except InvalidInput as error:
+        raise InvalidInput(f"--weekday: {error}, or several: FRI,SAT") from None
+    starts_at = patrol_plan.parse_clock(arguments.starts_at, "--from")
+    ends_at = patrol_plan.parse_clock(arguments.ends_at, "--to")
+    if on_date is not None and weekdays and on_date.weekday() not in weekdays:
+        raise InvalidInput(
+            f"--date {on_date:%Y-%m-%d} is a {on_date:%A}, not {arguments.weekday}; "
+            "leave out --weekday or change one of them"
+        )
+    if not arguments.cso and not arguments.wards:
+        raise InvalidInput("Say whose patrol it is: --cso NAME (or the wards: --wards CODE,CODE)")
+    wards, cso_id, cso_name = _patrol_wards(engine, arguments, wards_wgs84, today)
+    request = patrol_plan.PatrolRequest(
+        ward_codes=wards,
+        weekdays=weekdays,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        cso_id=cso_id,
+        on_date=on_date,
+        look_back_months=arguments.months,
+        stop_count=arguments.stops,
+        min_class=f"hot {arguments.min_class}%",
+        dwell_min=arguments.dwell,
+    )
+    return request, cso_name
+
+
+def _plan_patrol(
+    engine: Engine,
+    request: patrol_plan.PatrolRequest,
+    span: tuple[date, date],
+    wards_wgs84: gpd.GeoDataFrame,
+    today: date,
+) -> patrol_plan.PatrolPlan:
+    """Read what a plan rests on from the store and build it, as the Patrol plan page does.
+
+    The incidents are the whole borough's over the look-back (Gi* needs every cell's count), and
+    the grid is the current wards' (``hotspots.borough_grid``).
+    """
+    start, end = whole_months_window(span[0], span[1], request.look_back_months)
+    incidents = queries.incidents(engine, queries.IncidentFilter(start=start, end=end), OPERATOR)
+    return patrol_plan.build(
+        request,
+        incidents,
+        hotspots.borough_grid(wards_wgs84.to_crs(BNG), hotspots.DEFAULT_CELL_SIZE_M),
+        bins_wgs84=queries.assets(engine, AssetKind.KNIFE_BIN, OPERATOR),
+        bus_stops_wgs84=queries.assets(engine, AssetKind.YOUTH_BUS_STOP, OPERATOR),
+        schedule=queries.youth_bus_schedule(engine, OPERATOR),
+        actions=plans.actions(engine, OPERATOR, today),
+    )
+
+
+def _export_patrol(settings: Settings, arguments: argparse.Namespace) -> int:
+    """Plan a CSO's patrol with ``patrol_plan.build`` and write it as GPX, CSV or a PDF brief."""
+    out: Path = arguments.out
+    kind = arguments.format or out.suffix.lstrip(".").lower()
+    if kind not in PATROL_FORMATS:
+        raise InvalidInput(f"Give --format gpx, csv or pdf (OUT {out.name!r} does not say which)")
+    if out.is_dir() or not out.parent.is_dir():
+        raise InvalidInput(f"OUT must be a file in an existing folder; {out} is not")
+    engine = make_engine(settings.database_url)
+    require_current_schema(engine)
+    span = queries.incident_span(engine, OPERATOR)
+    if span is None:
+        raise InvalidInput(
+            "No incidents are loaded, so there are no hotspots to patrol; import some first "
+            "(python -m dashboard import police-uk FILE, or fetch police-uk)"
+        )
+    today = today_in_london()
+    wards = queries.current_wards(engine, settings.borough_code, OPERATOR)
+    request, cso_name = _patrol_request(engine, arguments, wards, today)
+    plan = _plan_patrol(engine, request, span, wards, today)
+    route = plan.route
+    if route.stops.empty:
+        why = " ".join(filter(None, (*(plan.notes or route.warnings), plan.when_note)))
+        raise InvalidInput(
+            f"No stops for {request.label}: {why} Look further back (--months 24 or 36) or "
+            "take weaker hotspots too (--min-class 90); nothing was written."
+        )
+    if kind == "gpx":
+        data = route_gpx(route, f"Patrol {request.label}", request.shift, on_date=request.on_date)
+    elif kind == "csv":
+        data = route_csv(route)
+    else:
+        synthetic = queries.dataset_info(engine).get("synthetic") == "true"
+        picture = route_map_png(route, wards, plan.assets, plan.actions, synthetic=synthetic)
+        data = patrol_brief_pdf(
+            route,
+            cso_name,
+            request.shift,
+            plan.assets,
+            plan.actions,
+            today=today,
+            map_png=picture,
+            on_date=request.on_date,
+            synthetic=synthetic,
+            notes=plan.notes_for_brief,
+        )
+    _write_atomically(out, data)
+    warnings = (*plan.warnings, *filter(None, [plan.when_note]))
+    sys.stdout.write(
+        f"{out}: {len(route.stops)} stops for {request.label}, "
+        f"{route.walk_distance_m / 1000:.1f} km walk (straight-line estimate), "
+        f"one round about {route.total_time_min:.0f} min; "
+        + (f"{len(warnings)} warning(s): {' '.join(warnings)}" if warnings else "no warnings")
+        + "\n"
+    )
     return 0
 
 
@@ -237,7 +425,93 @@ EXPORTS = {
         "the public knife-bin map for the council website: DIR/index.html, DIR/bins.geojson and "
         "DIR/assets/ (public knife bins only, allow-listed fields only); DIR is replaced whole",
     ),
+    "patrol": (
+        _export_patrol,
+        "a CSO's patrol for a shift: the significant hotspots in their wards for those days and "
+        "hours, in walking order, as GPX (phone), CSV (spreadsheet) or a PDF brief with a map; "
+        "the same plan as the Patrol plan page",
+    ),
 }
+PATROL_EXAMPLE = f"""examples:
+  python -m dashboard export patrol --cso "Samir Ferreira" --weekday FRI,SAT \\
+      --from 18:00 --to 02:00 --months 24 --format pdf brief.pdf
+  python -m dashboard export patrol --cso 6 --date 2026-11-06 --from 18:00 --to 22:00 patrol.gpx
+
+Distances are straight lines between cell centres times {DEFAULT_DETOUR_FACTOR:g}, not routes
+along streets. On any error nothing is written and the exit status is 2."""
+
+
+def _add_patrol_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "out", metavar="OUT", type=Path, help="the file to write (replaced whole, never half)"
+    )
+    who = parser.add_argument_group("whose patrol (one or both)")
+    who.add_argument(
+        "--cso",
+        metavar="NAME",
+        help="the CSO's name as stored (any case), or their id; plans their wards today",
+    )
+    who.add_argument(
+        "--wards",
+        metavar="CODE,CODE",
+        help="ward codes to plan: instead of --cso, or some of the CSO's wards",
+    )
+    when = parser.add_argument_group("when (London time)")
+    when.add_argument(
+        "--weekday",
+        metavar="DAY",
+        help="the day(s) the shift starts: FRI, fri, Friday, or several as FRI,SAT",
+    )
+    when.add_argument(
+        "--date",
+        metavar="YYYY-MM-DD",
+        help="one shift starting on this date (then --weekday may be left out); the files "
+        "carry clock times on that date",
+    )
+    when.add_argument(
+        "--from", dest="starts_at", metavar="HH:MM", required=True, help="when the shift starts"
+    )
+    when.add_argument(
+        "--to",
+        dest="ends_at",
+        metavar="HH:MM",
+        required=True,
+        help="when it ends; earlier than --from means the next day (--from 22:00 --to 02:00)",
+    )
+    how = parser.add_argument_group("the plan")
+    how.add_argument(
+        "--format",
+        choices=PATROL_FORMATS,
+        help="gpx for a phone, csv for a spreadsheet, pdf for a printed brief with a map "
+        "(default: OUT's extension)",
+    )
+    how.add_argument(
+        "--months",
+        type=int,
+        default=12,
+        metavar="N",
+        help="months of incidents to find hotspots in, up to the newest (default %(default)s)",
+    )
+    how.add_argument(
+        "--stops",
+        type=int,
+        default=patrol_plan.DEFAULT_STOP_COUNT,
+        metavar="N",
+        help="the most stops to visit (default %(default)s)",
+    )
+    how.add_argument(
+        "--min-class",
+        choices=PATROL_MIN_CLASSES,
+        default="95",
+        help="the weakest Gi* hotspot to visit, as %% confidence (default %(default)s)",
+    )
+    how.add_argument(
+        "--dwell",
+        type=float,
+        default=DEFAULT_DWELL_MIN,
+        metavar="MIN",
+        help="minutes at each stop (default %(default)g; 10-15 deters longest, Koper 1995)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -308,19 +582,32 @@ def build_parser() -> argparse.ArgumentParser:
     )
     kinds = export.add_subparsers(dest="export_kind", required=True, metavar="KIND")
     for name, (_handler, help_text) in EXPORTS.items():
-        kind = kinds.add_parser(name, help=help_text, description=help_text)
-        kind.add_argument("out_dir", metavar="DIR", type=Path, help="the folder to write")
+        if name == "patrol":
+            kind = kinds.add_parser(
+                name,
+                help=help_text,
+                # the raw formatter keeps the examples' lines; the description is wrapped here
+                description=textwrap.fill(help_text[0].upper() + help_text[1:] + ".", 79),
+                epilog=PATROL_EXAMPLE,
+                formatter_class=argparse.RawDescriptionHelpFormatter,
+            )
+            _add_patrol_arguments(kind)
+        else:
+            kind = kinds.add_parser(name, help=help_text, description=help_text)
+            kind.add_argument("out_dir", metavar="DIR", type=Path, help="the folder to write")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; user-facing problems print a message and exit with status 2."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # fpdf2's font subsetting logs every glyph table at INFO: noise next to our export lines
+    logging.getLogger("fontTools").setLevel(logging.WARNING)
     arguments = build_parser().parse_args(argv)
     try:
         settings = load_settings()
         if arguments.command == "export":
-            return EXPORTS[arguments.export_kind][0](settings, arguments.out_dir)
+            return EXPORTS[arguments.export_kind][0](settings, arguments)
         if arguments.command == "add-user":
             return _add_user(settings, arguments)
         if arguments.command == "import":

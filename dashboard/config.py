@@ -37,10 +37,14 @@ SETTING_NAMES = (
     "POLICE_UK_API_URL",
     "MAX_IMPORT_MB",
     "PLACES_FILE",
+    "HARM_INDEX_FILE",
+    "HOTSPOT_MIN_COUNT",
 )
 DEFAULT_PUBLIC_DIR = PROJECT_ROOT / "data" / "public"
 # Named places (estates, town centres) plan areas can be picked from; the demo's by default
 DEFAULT_PLACES_FILE = PROJECT_ROOT / "geodata" / "demo" / "places.geojson"
+# Harm weights per category for harm-weighted hotspots (indicative values; see the file)
+DEFAULT_HARM_INDEX_FILE = PROJECT_ROOT / "dashboard" / "harm_index.toml"
 # Home Office guidance on surrendering knives; councils point this at their own page
 DEFAULT_PUBLIC_GUIDANCE_URL = "https://www.gov.uk/government/collections/knife-crime"
 TRUE_WORDS = ("1", "true", "yes", "on")
@@ -63,6 +67,8 @@ class Settings:
     police_uk_api_url: str = "https://data.police.uk/api"  # where `fetch police-uk` asks
     max_import_mb: int = 512  # the largest file the command line imports (the page: maxUploadSize)
     places_file: str = str(DEFAULT_PLACES_FILE)  # GeoJSON polygons with a "name" property
+    harm_index_file: str = str(DEFAULT_HARM_INDEX_FILE)
+    hotspot_min_count: int = 5  # a cell with fewer incidents is never called a hotspot
 
     @property
     def tiles_url(self) -> str | None:
@@ -136,6 +142,13 @@ def load_settings(
                 "MAX_IMPORT_MB must be a whole number of megabytes, "
                 f"got {fields['max_import_mb']!r}"
             ) from error
+    if "hotspot_min_count" in fields:
+        text = str(fields["hotspot_min_count"]).strip()
+        if not text.isdigit():
+            raise ConfigurationError(
+                f"HOTSPOT_MIN_COUNT must be a whole number of incidents (0 or more), got {text!r}"
+            )
+        fields["hotspot_min_count"] = int(text)
     if "demo_mode" in fields:
         fields["demo_mode"] = str(fields["demo_mode"]).strip().lower() in TRUE_WORDS
     return Settings(**fields)

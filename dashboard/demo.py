@@ -53,6 +53,9 @@ GEODATA_DIR = PROJECT_ROOT / "geodata"
 DEMO_DIR = GEODATA_DIR / "demo"
 DEMO_WARDS_FILE = GEODATA_DIR / "wandsworth_wards_2022.geojson"
 DEMO_BOROUGH_CODE = "E09000032"  # the demo's wards and bins are Wandsworth's
+# The demo CSO signs in as Samir Ferreira, whose wards hold the Clapham Junction night-time
+# cluster: the Patrol plan page then opens on a plan with stops rather than on an empty one.
+DEMO_CSO_KEY = "cso6"
 DEMO_SOURCE = "police_extract"  # the demo mimics the police's own extract: times and ages recorded
 DEMO_POPULATION_SOURCE = "Synthetic demo population (not ONS figures)"
 # (e-mail, label) of the demo users, one per role; the first is who demo mode opens as
@@ -270,7 +273,7 @@ def seed_demo(
                 session.add(
                     _seeded_update(ActionUpdate, action_id=action.id, at=data_import.imported_at)
                 )
-        first_cso = next(iter(cso_by_key.values()))
+        demo_cso = cso_by_key[DEMO_CSO_KEY]
         for email, label in DEMO_USERS:
             role, agency = _DEMO_USER_ROLES[email]
             user = AppUser(
@@ -278,7 +281,7 @@ def seed_demo(
                 display_name=label.split(" (")[0],
                 role=role.value,
                 agency=agency,
-                cso_id=first_cso.id if role is Role.CSO else None,
+                cso_id=demo_cso.id if role is Role.CSO else None,
                 active=True,
                 created_at=data_import.imported_at,
             )

@@ -43,6 +43,15 @@ CSO_PALETTE = (
 # ColorBrewer YlOrRd, 5 classes: sequential and colour-blind safe
 HOTSPOT_COLOURS = ("#ffffb2", "#fecc5c", "#fd8d3c", "#f03b20", "#bd0026")
 HOTSPOT_OPACITIES = (0.25, 0.4, 0.55, 0.7, 0.85)
+# Gi* classes: ColorBrewer RdBu, diverging and colour-blind safe; not significant is not drawn
+SIGNIFICANCE_COLOURS = {
+    "hot 99%": "#b2182b",
+    "hot 95%": "#ef8a62",
+    "hot 90%": "#fddbc7",
+    "cold 90%": "#d1e5f0",
+    "cold 95%": "#67a9cf",
+    "cold 99%": "#2166ac",
+}
 WARD_OUTLINE = "#333333"
 ONS_ATTRIBUTION = (
     "Boundaries: Office for National Statistics, OGL v3.0, &copy; Crown copyright 2022"
@@ -53,6 +62,7 @@ LAYER_CSO = "CSO ward assignments"
 LAYER_BINS = "Knife amnesty bins"
 LAYER_BUS = "Youth Bus stops"
 LAYER_HOTSPOTS = "Incident hotspots"
+LAYER_SIGNIFICANT = "Significant hotspots (Gi*)"
 LAYER_PLANS = "Problem-solving plans"
 LAYER_PROPOSED = "Proposed plan area"
 LAYER_PLAN_AREA = "Plan area"
@@ -134,7 +144,7 @@ class _MapSetup(MacroElement):
         self.attribution = attribution
 
 
-class _Legend(MacroElement):
+class Legend(MacroElement):
     """A legend drawn as a Leaflet control (a branca colormap would pull d3 from a CDN)."""
 
     _template = Template(
@@ -164,7 +174,8 @@ class _Legend(MacroElement):
         self.legend_html = legend_html
 
 
-def _swatch(colour: str, label: str, border: str = "#555") -> str:
+def swatch(colour: str, label: str, border: str = "#555") -> str:
+    """A legend row: a small filled square and its label (escaped)."""
     return (
         f'<div><span style="display:inline-block;width:12px;height:12px;background:{colour};'
         f'border:1px solid {border};margin-right:4px;vertical-align:middle"></span>'
@@ -199,7 +210,7 @@ def _hotspot_legend(hotspot_breaks: list[int], cell_size_m: float) -> list[str]:
         "classes are quantiles of the non-empty cells</div>"
     ]
     parts += [
-        _swatch(HOTSPOT_COLOURS[index], f"{label} incidents")
+        swatch(HOTSPOT_COLOURS[index], f"{label} incidents")
         for index, label in enumerate(class_labels(hotspot_breaks))
     ]
     return parts
@@ -211,23 +222,27 @@ def legend_html(
     cell_size_m: float,
     synthetic: bool,
     plan_statuses: Sequence[str] = (),
+    significance_note: str | None = None,
 ) -> str:
     """The legend's HTML: what each layer's symbols and colours mean, all text escaped.
 
     The page shows it in full beside the map; on the map it is folded behind a "Legend" toggle,
     so it never hides a bin or a bus stop. ``plan_statuses`` (any of ``PLAN_STATUSES``) adds the
-    problem-solving plans' outlines; none, no plans section.
+    problem-solving plans' outlines; none, no plans section. ``significance_note`` (the
+    small-numbers rule) adds the Gi* classes.
     """
     parts = [
-        _swatch("transparent", LAYER_WARDS, WARD_OUTLINE),
+        swatch("transparent", LAYER_WARDS, WARD_OUTLINE),
         f"<strong>{LAYER_CSO}</strong>",
         "<div style='display:grid;grid-template-columns:1fr 1fr;column-gap:6px'>",
     ]
-    parts += [_swatch(colour, name) for name, colour in cso_colours.items()]
+    parts += [swatch(colour, name) for name, colour in cso_colours.items()]
     parts.append("</div>")
-    parts.append(f"<div>{_knife_bin_glyph()} Knife amnesty bin</div>")
-    parts.append(f"<div>{_bus_glyph()} Youth Bus stop</div>")
+    parts.append(f"<div>{knife_bin_glyph()} Knife amnesty bin</div>")
+    parts.append(f"<div>{bus_glyph()} Youth Bus stop</div>")
     parts += _hotspot_legend(hotspot_breaks, cell_size_m)
+    if significance_note is not None:
+        parts += significance_legend(significance_note)
     if plan_statuses:
         parts += _plan_legend(plan_statuses)
     if synthetic:
@@ -235,21 +250,24 @@ def legend_html(
     return "".join(parts)
 
 
-def _folded(body_html: str) -> str:
+def folded(body_html: str) -> str:
+    """A legend folded behind a "Legend" toggle, so it never hides what is under it."""
     return (
         "<details><summary style='cursor:pointer;font-weight:bold'>Legend</summary>"
         f"{body_html}</details>"
     )
 
 
-def _knife_bin_glyph() -> str:
+def knife_bin_glyph() -> str:
+    """The knife bin's symbol, for markers and legends."""
     return (
         '<span style="display:inline-block;width:14px;height:14px;background:#1a1a1a;'
         'border:2px solid #fff;border-radius:3px;box-shadow:0 0 0 1px #1a1a1a"></span>'
     )
 
 
-def _bus_glyph() -> str:
+def bus_glyph() -> str:
+    """The Youth Bus stop's symbol, for markers and legends."""
     return (
         '<span style="display:inline-block;width:14px;height:14px;background:#6a3d9a;'
         'border:2px solid #fff;border-radius:50%;box-shadow:0 0 0 1px #6a3d9a"></span>'
@@ -303,7 +321,7 @@ def add_cso_layer(
     merged = wards[["code", "name", "geometry"]].merge(
         assignments[["ward_code", "cso_name"]], left_on="code", right_on="ward_code", how="left"
     )
-    merged["cso_name"] = merged["cso_name"].fillna("No CSO assigned")
+    merged["cso_name"] = merged["cso_name"].astype(object).fillna("No CSO assigned")
     merged["colour"] = [colours.get(name, "#ffffff") for name in merged["cso_name"]]
     features = _escaped(
         merged[["ward_code", "name", "cso_name", "colour", "geometry"]], ["name", "cso_name"]
@@ -366,6 +384,55 @@ def add_hotspot_layer(
     layer.add_to(fmap)
 
 
+def add_significance_layer(
+    fmap: folium.Map, cells_bng: gpd.GeoDataFrame, show: bool = True, name: str = LAYER_SIGNIFICANT
+) -> None:
+    """The cells Gi* found significantly hot or cold, filled by class (RdBu), others not drawn.
+
+    ``cells_bng`` carries ``hotspot_analysis.analyse``'s columns (``cell_id``,
+    ``hotspot_class``, ``incident_count``, ``gi_z``). Each cell has the class
+    ``significance-cell`` and its class as ``hot-99`` ... ``cold-99`` for styling and tests.
+    """
+    layer = folium.FeatureGroup(name=name, show=show)
+    significant = cells_bng[cells_bng["hotspot_class"].isin(list(SIGNIFICANCE_COLOURS))]
+    if not significant.empty:
+        cells = significant[["cell_id", "hotspot_class", "incident_count", "gi_z", "geometry"]]
+        cells = cells.to_crs(WGS84)
+        cells["geometry"] = shapely.set_precision(cells.geometry.array, 1e-6)
+        cells["gi_z"] = cells["gi_z"].round(2)
+        folium.GeoJson(
+            cells.to_json(drop_id=True),
+            name=name,
+            style_function=lambda feature: {
+                "color": "#444444",
+                "weight": 0.6,
+                "fillColor": SIGNIFICANCE_COLOURS[feature["properties"]["hotspot_class"]],
+                "fillOpacity": 0.75,
+                "className": "significance-cell "
+                + feature["properties"]["hotspot_class"].replace(" ", "-").rstrip("%"),
+            },
+            tooltip=folium.GeoJsonTooltip(
+                fields=["hotspot_class", "incident_count", "gi_z", "cell_id"],
+                aliases=["Gi*", "Incidents", "z-score", "Cell"],
+            ),
+        ).add_to(layer)
+    layer.add_to(fmap)
+
+
+def significance_legend(small_numbers: str) -> list[str]:
+    """The legend rows of ``add_significance_layer``: what each fill means, all text escaped."""
+    parts = [
+        f"<strong>{LAYER_SIGNIFICANT}</strong><div>Getis-Ord Gi* with a false discovery rate "
+        f"correction; {html.escape(small_numbers)}</div>"
+    ]
+    parts += [
+        swatch(colour, f"{label.split()[0].title()} spot, {label.split()[1]} confidence")
+        for label, colour in SIGNIFICANCE_COLOURS.items()
+    ]
+    parts.append(swatch("transparent", "Not significant (not drawn)", "#bbb"))
+    return parts
+
+
 def _popup(lines: list[tuple[str, str]], title: str) -> folium.Popup:
     body = "".join(
         f"<div><strong>{html.escape(label)}:</strong> {html.escape(text)}</div>"
@@ -398,9 +465,7 @@ def add_knife_bin_layer(fmap: folium.Map, bins: gpd.GeoDataFrame) -> None:
     for row in bins.itertuples():
         lines = [("Address", row.address), ("What to do", row.guidance or "")]
         # above a Youth Bus stop that may sit a few metres away
-        _asset_marker(row, _knife_bin_glyph(), "knife-bin", lines, z_index_offset=1000).add_to(
-            layer
-        )
+        _asset_marker(row, knife_bin_glyph(), "knife-bin", lines, z_index_offset=1000).add_to(layer)
     layer.add_to(fmap)
 
 
@@ -411,7 +476,7 @@ def add_youth_bus_layer(fmap: folium.Map, stops: gpd.GeoDataFrame, schedule: pd.
         slots = schedule[schedule["stop_id"] == row.asset_id]
         lines = [("Address", row.address)]
         lines += [(slot.when, slot.activity or "") for slot in slots.itertuples()]
-        _asset_marker(row, _bus_glyph(), "youth-bus-stop", lines).add_to(layer)
+        _asset_marker(row, bus_glyph(), "youth-bus-stop", lines).add_to(layer)
     layer.add_to(fmap)
 
 
@@ -429,8 +494,9 @@ def borough_map(
     synthetic: bool,
     plans: gpd.GeoDataFrame | None = None,
     open_actions: pd.DataFrame | None = None,
+    significance_cells: gpd.GeoDataFrame | None = None,
 ) -> folium.Map:
-    """The main map: five switchable layers (six with plans), a legend and a layer control.
+    """The main map: five switchable layers (more with plans and Gi*), a legend, a layer control.
 
     Parameters
     ----------
@@ -456,6 +522,9 @@ def borough_map(
         Problem-solving plans for ``add_plan_layer``; None leaves the layer and its legend out.
     open_actions
         The open actions of ``plans`` (see ``add_plans_in_view_panel``); None: no panel.
+    significance_cells
+        The same cells with Gi* classes (``hotspot_analysis.analyse``), drawn as a layer that
+        starts switched off (it shares the counts' place); None leaves it out.
     """
     minx, miny, maxx, maxy = wards.total_bounds
     fmap = offline_map(((miny + maxy) / 2, (minx + maxx) / 2), style)
@@ -463,6 +532,8 @@ def borough_map(
     add_ward_layer(fmap, wards)
     add_cso_layer(fmap, wards, assignments, colours)
     add_hotspot_layer(fmap, cells_bng, hotspot_breaks, cell_size_m)
+    if significance_cells is not None:
+        add_significance_layer(fmap, significance_cells, show=False)
     if plans is not None:
         add_plan_layer(fmap, plans)
     add_knife_bin_layer(fmap, bins)
@@ -471,9 +542,10 @@ def borough_map(
         add_plans_in_view_panel(fmap, plans, open_actions)
     folium.LayerControl(collapsed=False, position="topleft").add_to(fmap)
     statuses = PLAN_STATUSES if plans is not None else ()
-    _Legend(_folded(legend_html(colours, hotspot_breaks, cell_size_m, synthetic, statuses))).add_to(
-        fmap
-    )
+    note = None if significance_cells is None else significance_cells.attrs.get("small_numbers", "")
+    Legend(
+        folded(legend_html(colours, hotspot_breaks, cell_size_m, synthetic, statuses, note))
+    ).add_to(fmap)
     # the layer control sits top left, over the Thames, clear of the borough
     fmap.fit_bounds([[miny, minx], [maxy, maxx]])
     return fmap
@@ -959,7 +1031,7 @@ def plan_area_map(
     minx, miny, maxx, maxy = wards.total_bounds
     fmap = offline_map(((miny + maxy) / 2, (minx + maxx) / 2), style)
     add_ward_layer(fmap, wards)
-    legend = [_swatch("transparent", LAYER_WARDS, WARD_OUTLINE)]
+    legend = [swatch("transparent", LAYER_WARDS, WARD_OUTLINE)]
     if cells_bng is not None:
         breaks = count_class_breaks(cells_bng["incident_count"])
         add_hotspot_layer(fmap, cells_bng, breaks, cell_size_m)
@@ -991,7 +1063,7 @@ def plan_area_map(
         add_draw_control(fmap, style)
     # folded: open, it would cover the plans in the north-east of the borough
     folium.LayerControl(collapsed=True, position="topright").add_to(fmap)
-    _Legend(_folded("".join(legend))).add_to(fmap)
+    Legend(folded("".join(legend))).add_to(fmap)
     _fit(fmap, bounds)
     return fmap
 
@@ -1008,7 +1080,8 @@ def buffer_ring(area_wgs84: BaseGeometry, buffer_m: float) -> BaseGeometry:
     return _wgs84(area_bng.buffer(buffer_m).difference(area_bng))
 
 
-def _action_glyph() -> str:
+def action_glyph() -> str:
+    """The plan action's symbol, for markers and legends."""
     return (
         f'<span style="display:inline-block;width:12px;height:12px;background:{ACTION_COLOUR};'
         "border:2px solid #fff;transform:rotate(45deg);"
@@ -1029,7 +1102,7 @@ def add_action_layer(fmap: folium.Map, actions: pd.DataFrame) -> None:
         folium.Marker(
             location=(float(row.latitude), float(row.longitude)),
             icon=folium.DivIcon(
-                html=_action_glyph(),
+                html=action_glyph(),
                 class_name="action-point",
                 icon_size=(18, 18),
                 icon_anchor=(9, 9),
@@ -1139,7 +1212,7 @@ def plan_detail_map(
     )
     if bins is not None:
         add_knife_bin_layer(fmap, bins)
-        legend.append(f"<div>{_knife_bin_glyph()} Knife amnesty bin</div>")
+        legend.append(f"<div>{knife_bin_glyph()} Knife amnesty bin</div>")
     if bus_stops is not None:
         timetable = (
             schedule
@@ -1147,13 +1220,13 @@ def plan_detail_map(
             else pd.DataFrame(columns=["stop_id", "when", "activity"])
         )
         add_youth_bus_layer(fmap, bus_stops, timetable)
-        legend.append(f"<div>{_bus_glyph()} Youth Bus stop</div>")
+        legend.append(f"<div>{bus_glyph()} Youth Bus stop</div>")
     if actions is not None:
         add_action_layer(fmap, actions)
-        legend.append(f"<div>{_action_glyph()} Action with a place</div>")
+        legend.append(f"<div>{action_glyph()} Action with a place</div>")
     # a small map: the layer switches fold away so they do not hide the area
     folium.LayerControl(collapsed=True, position="topright").add_to(fmap)
-    _Legend(_folded("".join(legend))).add_to(fmap)
+    Legend(folded("".join(legend))).add_to(fmap)
     _fit(fmap, bounds)
     return fmap
 

@@ -1,10 +1,10 @@
-"""A planned patrol as files a CSO takes out: GPX for a phone, CSV, and a printable brief (PDF).
+"""A planned patrol as files a CSO takes out: GPX for a phone, CSV, a map and a printable brief.
 
 Each is a plain function of a ``dashboard.patrol.Route`` and the frames the page already holds
 (``assets_in_window`` and ``actions_near_route``); nothing reads the store or Streamlit. The CSV
-guard, the fonts and the marked A4 page come from ``dashboard.plan_exports``, so a patrol brief
-and a plan summary look and behave alike. Every file says that distances are straight lines, not
-routes along streets.
+guard, the fonts, the marked A4 page and the static map's canvas, view and scale bar come from
+``dashboard.plan_exports``, so a patrol brief and a plan summary look and behave alike. Every
+file says that distances are straight lines, not routes along streets.
 """
 
 from __future__ import annotations
@@ -12,29 +12,45 @@ from __future__ import annotations
 import hashlib
 import logging
 import unicodedata
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 
+import geopandas as gpd
 import gpxpy.gpx
+import numpy as np
 import pandas as pd
 from fpdf import FontFace
 from fpdf.enums import TableBordersLayout, XPos, YPos
+from matplotlib import patheffects
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar
+from shapely.geometry import LineString, box
 
 from dashboard.dates import LONDON
 from dashboard.errors import InvalidInput
 from dashboard.frames import require_columns
+from dashboard.geo import wgs84_to_bng
 from dashboard.patrol import Route, Shift
 from dashboard.plan_exports import (
     _FONT,
     _GREY,
     _HEADING_FILL,
+    AREA_MAP_SIZE_PX,
+    _figure,
     _formula_safe,
+    _in_bng,
     _is_missing,
+    _marker,
+    _nice_length_m,
+    _png,
     _small_table,
     _SummaryPdf,
     _truncate,
+    _view,
 )
 
-__all__ = ["CSV_COLUMNS", "patrol_brief_pdf", "route_csv", "route_gpx"]
+__all__ = ["CSV_COLUMNS", "patrol_brief_pdf", "route_csv", "route_gpx", "route_map_png"]
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +74,21 @@ _CSV_TEXT_COLUMNS = ("Cell", "Hotspot", "Why", "Arrive", "Leave")
 _COORDINATE_DP = 6  # about 0.1 m: finer means nothing for a grid-cell centre
 _ASSET_KIND_LABELS = {"knife_bin": "Knife bin", "youth_bus_stop": "Youth Bus"}
 ACTION_TEXT_MAX = 160  # a brief's table cell, not the whole action: the app holds the full text
+
+# The route map: Okabe-Ito blue and vermillion for the walk and its stops (Okabe & Ito 2008), and
+# the main map's marks for the rest (``dashboard.maps``: bins black squares, Youth Bus stops purple
+# circles, actions Tol-green diamonds). Shape and the stop numbers carry the meaning as well as
+# hue, so the picture reads in greyscale and with the common colour-vision deficiencies.
+_WALK_COLOUR = "#0072B2"
+_STOP_COLOUR = "#D55E00"
+_START_COLOUR = "#000000"
+_MAP_BIN_COLOUR = "#1a1a1a"
+_MAP_BUS_COLOUR = "#6a3d9a"
+_MAP_ACTION_COLOUR = "#117733"
+_WARD_EDGE = "#555555"
+_WARD_LABEL = "#444444"
+# The view is at least this wide and tall, so a one-stop walk still shows the streets' scale
+_MIN_VIEW_M = 800.0
 
 
 def _clock(value: object) -> str:
@@ -259,6 +290,283 @@ def route_csv(route: Route) -> bytes:
     return data
 
 
+# --- map -----------------------------------------------------------------------------------------
+
+
+def _placed(frame: pd.DataFrame | None, name: str) -> tuple[pd.DataFrame, np.ndarray]:
+    """The rows with a WGS84 ``longitude`` and ``latitude``, and their (x, y) in EPSG:27700."""
+    if frame is None or frame.empty:
+        return pd.DataFrame(), np.empty((0, 2))
+    require_columns(frame, ("longitude", "latitude"), name)
+    placed = frame.dropna(subset=["longitude", "latitude"])
+    if placed.empty:
+        return placed, np.empty((0, 2))
+    x_bng, y_bng = wgs84_to_bng(
+        placed["longitude"].to_numpy(float), placed["latitude"].to_numpy(float)
+    )
+    return placed, np.column_stack([x_bng, y_bng])
+
+
+def _route_bounds(xy: np.ndarray) -> np.ndarray:
+    """(west, south, east, north) of the points, widened about its centre to ``_MIN_VIEW_M``."""
+    west, south = xy.min(axis=0)
+    east, north = xy.max(axis=0)
+    centre_x, centre_y = (west + east) / 2, (south + north) / 2
+    half_width = max(east - west, _MIN_VIEW_M) / 2
+    half_height = max(north - south, _MIN_VIEW_M) / 2
+    return np.array(
+        [
+            centre_x - half_width,
+            centre_y - half_height,
+            centre_x + half_width,
+            centre_y + half_height,
+        ]
+    )
+
+
+def route_map_png(
+    route: Route,
+    wards_wgs84: gpd.GeoDataFrame | None,
+    assets: pd.DataFrame | None = None,
+    actions: pd.DataFrame | None = None,
+    *,
+    synthetic: bool = False,
+    size_px: tuple[int, int] = AREA_MAP_SIZE_PX,
+) -> bytes:
+    """A static map of the patrol, as PNG bytes: drawn in EPSG:27700 with no tiles or network.
+
+    Parameters
+    ----------
+    route
+        The planned route (at least one stop): its walk as straight legs, and each stop as a
+        circle numbered in visiting order; the start point when it has one.
+    wards_wgs84
+        The borough's wards (``code``, ``name``, polygons; EPSG:4326 or any set CRS): those in
+        view are outlined and named. None or empty leaves them out.
+    assets
+        ``dashboard.patrol.assets_in_window`` output (``ASSET_COLUMNS``: ``kind`` "knife_bin" or
+        "youth_bus_stop", ``longitude``, ``latitude``), or None.
+    actions
+        ``dashboard.patrol.actions_near_route`` output (``NEAR_ACTION_COLUMNS``): each open
+        action's place, labelled with its number; or None.
+    synthetic
+        True for the demo data set: the picture then says the data is synthetic.
+    size_px
+        The picture's (width, height) in pixels.
+
+    Returns
+    -------
+    bytes
+        A PNG of exactly ``size_px``. The view is the stops, the start and the points drawn,
+        plus a margin (at least 800 m across), north up, with a legend, a scale bar and a note
+        saying the legs are straight lines, not the streets walked.
+
+    Raises
+    ------
+    InvalidInput
+        The route has no stops.
+    ValueError
+        A frame has no CRS or lacks a column used, or ``size_px`` is not positive.
+    """
+    _require_stops(route, "map")
+    wards = _in_bng(wards_wgs84, "wards_wgs84")
+    if wards is not None:
+        require_columns(wards, ("name",), "wards_wgs84")
+    bins_xy = bus_xy = np.empty((0, 2))
+    if assets is not None and len(assets):
+        require_columns(assets, ("kind",), "assets")
+        bins_xy = _placed(assets[assets["kind"] == "knife_bin"], "assets")[1]
+        bus_xy = _placed(assets[assets["kind"] == "youth_bus_stop"], "assets")[1]
+    placed_actions, action_xy = _placed(actions, "actions")
+    action_labels = (
+        [f"#{action_id}" for action_id in placed_actions["action_id"]]
+        if "action_id" in placed_actions.columns
+        else [""] * len(action_xy)
+    )
+    stops_xy = route.stops[["x_bng", "y_bng"]].to_numpy(float)
+    start_xy = (
+        np.array([[route.start_bng.x, route.start_bng.y]])
+        if route.start_bng is not None
+        else np.empty((0, 2))
+    )
+
+    figure = _figure(size_px)
+    axes_rect = (0.02, 0.08, 0.96, 0.865)
+    axes = figure.add_axes(axes_rect)
+    everything = np.vstack([stops_xy, start_xy, bins_xy, bus_xy, action_xy])
+    view = _view(_route_bounds(everything), axes_rect[2] * size_px[0] / (axes_rect[3] * size_px[1]))
+    view_box = box(*view)
+    halo = [patheffects.withStroke(linewidth=2.5, foreground="white")]
+    handles: list[Line2D | Patch] = []
+
+    if wards is not None:
+        in_view = wards[wards.intersects(view_box)]
+        if len(in_view):
+            in_view.boundary.plot(ax=axes, color=_WARD_EDGE, linewidth=1.0, zorder=1)
+            for name, geometry in zip(in_view["name"], in_view.geometry, strict=True):
+                place = geometry.intersection(view_box).representative_point()
+                axes.text(
+                    place.x,
+                    place.y,
+                    str(name),
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                    fontstyle="italic",
+                    color=_WARD_LABEL,
+                    path_effects=halo,
+                    clip_on=True,
+                    zorder=2,
+                )
+            handles.append(
+                Patch(facecolor="none", edgecolor=_WARD_EDGE, linewidth=1, label="Ward boundary")
+            )
+
+    path = route.path_bng()
+    if isinstance(path, LineString):
+        x_path, y_path = path.xy
+        axes.plot(x_path, y_path, color=_WALK_COLOUR, linewidth=2.4, zorder=3)
+        handles.append(
+            Line2D([], [], color=_WALK_COLOUR, linewidth=2.4, label="Walk (straight legs)")
+        )
+    if len(bins_xy):
+        axes.scatter(
+            bins_xy[:, 0],
+            bins_xy[:, 1],
+            marker="s",
+            s=45,
+            color=_MAP_BIN_COLOUR,
+            edgecolor="white",
+            linewidth=0.8,
+            zorder=9,
+        )
+        handles.append(_marker("s", _MAP_BIN_COLOUR, "Knife amnesty bin"))
+    if len(bus_xy):
+        axes.scatter(
+            bus_xy[:, 0],
+            bus_xy[:, 1],
+            marker="o",
+            s=45,
+            color=_MAP_BUS_COLOUR,
+            edgecolor="white",
+            linewidth=0.8,
+            zorder=9,
+        )
+        handles.append(_marker("o", _MAP_BUS_COLOUR, "Youth Bus stop (in the shift)"))
+    if len(action_xy):
+        axes.scatter(
+            action_xy[:, 0],
+            action_xy[:, 1],
+            marker="D",
+            s=40,
+            color=_MAP_ACTION_COLOUR,
+            edgecolor="white",
+            linewidth=0.8,
+            zorder=9,
+        )
+        for (x, y), label in zip(action_xy, action_labels, strict=True):
+            axes.annotate(
+                label,
+                (x, y),
+                xytext=(5, 4),
+                textcoords="offset points",
+                fontsize=7.5,
+                color=_MAP_ACTION_COLOUR,
+                path_effects=halo,
+                zorder=10,
+            )
+        handles.append(_marker("D", _MAP_ACTION_COLOUR, "Open action (with its number)"))
+    if len(start_xy):
+        axes.scatter(
+            start_xy[:, 0],
+            start_xy[:, 1],
+            marker="*",
+            s=220,
+            color=_START_COLOUR,
+            edgecolor="white",
+            linewidth=0.8,
+            zorder=6,
+        )
+        handles.append(_marker("*", _START_COLOUR, "Start"))
+    axes.scatter(
+        stops_xy[:, 0],
+        stops_xy[:, 1],
+        marker="o",
+        s=330,
+        color=_STOP_COLOUR,
+        edgecolor="white",
+        linewidth=1.5,
+        zorder=7,
+    )
+    for (x, y), order in zip(stops_xy, route.stops["order"], strict=True):
+        axes.text(
+            x,
+            y,
+            str(order),
+            ha="center",
+            va="center",
+            fontsize=9,
+            fontweight="bold",
+            color="white",
+            zorder=11,  # above a bin or action drawn on the stop, so the number always shows
+        )
+    handles.append(
+        Line2D(
+            [],
+            [],
+            marker="o",
+            color=_STOP_COLOUR,
+            markeredgecolor="white",
+            linestyle="none",
+            markersize=11,
+            label="Stop, numbered in visiting order",
+        )
+    )
+
+    axes.set_xlim(view[0], view[2])
+    axes.set_ylim(view[1], view[3])
+    axes.set_aspect("equal")  # a metre is as long east as north; the view already has that shape
+    axes.set_xticks([])
+    axes.set_yticks([])
+    axes.set_xlabel("")
+    axes.set_ylabel("")
+    axes.legend(handles=handles, loc="upper left", fontsize=7.5, framealpha=0.9)
+    scale_m = _nice_length_m(view[2] - view[0])
+    scale_label = f"{scale_m:,} m" if scale_m < 1000 else f"{scale_m / 1000:g} km"
+    axes.add_artist(
+        AnchoredSizeBar(
+            axes.transData,
+            scale_m,
+            scale_label,
+            loc="lower right",
+            pad=0.6,
+            frameon=True,
+            size_vertical=(view[3] - view[1]) / 150,
+            fontproperties={"size": 8},
+        )
+    )
+    figure.text(
+        0.02,
+        0.015,
+        f"Scale bar: {scale_label}. British National Grid (EPSG:27700), north up. Legs are "
+        "straight lines between stops, not the streets walked.",
+        fontsize=7.5,
+        color="#444444",
+        wrap=True,  # onto a second line in a small picture, rather than off its edge
+    )
+    if synthetic:
+        figure.text(
+            0.5,
+            0.99,
+            "Synthetic demo data: no real people, places or incidents",
+            ha="center",
+            va="top",
+            fontsize=8,
+            color="#444444",
+        )
+    return _png(figure)
+
+
 # --- PDF -----------------------------------------------------------------------------------------
 
 
@@ -357,6 +665,7 @@ def patrol_brief_pdf(
     map_png: bytes | None = None,
     on_date: date | None = None,
     synthetic: bool = False,
+    notes: Sequence[str] = (),
 ) -> bytes:
     """A printable patrol brief, as an A4 PDF.
 
@@ -382,6 +691,9 @@ def patrol_brief_pdf(
         The date the shift starts, printed when given.
     synthetic
         True for the demo data set: every page then says the data is synthetic.
+    notes
+        What the planner said about the plan as a whole (``PatrolPlan.warnings`` beyond the
+        route's, incidents left out for having no time), printed with the route's warnings.
 
     Returns
     -------
@@ -442,9 +754,10 @@ def patrol_brief_pdf(
     pdf.paragraph(subtitle, size=10, colour=_GREY)
     pdf.ln(2)
     _facts(pdf, route, shift)
-    if route.warnings:
+    checks = list(dict.fromkeys([*notes, *route.warnings]))  # in order, each once
+    if checks:
         pdf.heading("Check before you go", size=10.5, keep_mm=20)
-        pdf.bullets(route.warnings)
+        pdf.bullets(checks)
 
     if map_png:
         pdf.heading("Route", keep_mm=80)

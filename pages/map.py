@@ -37,6 +37,9 @@ if selection is None:
 incidents = ui.cached_incidents(version, role, selection)
 cells = ui.cached_cells(version, role, config.borough_code, selection, hotspots.DEFAULT_CELL_SIZE_M)
 breaks = hotspots.count_class_breaks(cells["incident_count"])
+significance = ui.cached_significance(
+    version, role, config.borough_code, selection, hotspots.DEFAULT_CELL_SIZE_M
+)
 
 with map_col:
     count_col, cells_col = st.columns(2)
@@ -49,6 +52,7 @@ with map_col:
         hotspots.DEFAULT_CELL_SIZE_M,
         synthetic,
         plan_statuses=maps.PLAN_STATUSES[:2] if live_plans is not None else (),
+        significance_note=significance.attrs.get("small_numbers", ""),
     )
     fmap = maps.borough_map(
         wards=wards,
@@ -63,6 +67,7 @@ with map_col:
         synthetic=synthetic,
         plans=live_plans,
         open_actions=open_actions,
+        significance_cells=significance,
     )
     # Only a click on a feature comes back: panning and zooming must not rerun the page.
     clicked = st_folium(

@@ -422,3 +422,56 @@ class UserChange(Base):
     changed_by: Mapped[str] = mapped_column(String(254))
     changed_at: Mapped[datetime]
     changes: Mapped[str] = mapped_column(Text)  # JSON: {"field": [old, new], ...}
+
+
+class PatrolLog(Base):
+    """A patrol as done, logged after the shift so planned and delivered dosage can be compared.
+
+    Append-only, like the other audit records: a wrong log is followed by a corrected one, never
+    edited, so what was reported at the time stays on record.
+    """
+
+    __tablename__ = "patrol_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cso_id: Mapped[int] = mapped_column(ForeignKey("cso.id"), index=True)  # whose patrol
+    logged_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    logged_by: Mapped[str] = mapped_column(String(120))  # the name shown, kept if the user goes
+    logged_at: Mapped[datetime]
+    patrol_date: Mapped[date] = mapped_column(Date)  # the day the shift started
+    shift_label: Mapped[str] = mapped_column(String(120))  # e.g. "Friday 18:00-22:00"
+    # the shift band; ends_at < starts_at means the shift runs past midnight
+    starts_at: Mapped[time] = mapped_column(Time)
+    ends_at: Mapped[time] = mapped_column(Time)
+    ward_codes: Mapped[str] = mapped_column(Text)  # comma-separated: the wards planned for
+    planned_stops: Mapped[int] = mapped_column(Integer)  # visits with a planned order
+    planned_dwell_min: Mapped[float] = mapped_column(Float)  # minutes planned at each stop
+    plan_link: Mapped[str | None] = mapped_column(Text)  # the query string that reopens the plan
+    notes: Mapped[str | None] = mapped_column(Text)
+
+    visits: Mapped[list[PatrolVisit]] = relationship(back_populates="patrol")
+
+    __table_args__ = (CheckConstraint("planned_stops >= 0", name="planned_stops"),)
+
+
+class PatrolVisit(Base):
+    """One stop of a logged patrol: planned, visited, or both, with when and for how long."""
+
+    __tablename__ = "patrol_visit"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patrol_id: Mapped[int] = mapped_column(ForeignKey("patrol_log.id"), index=True)
+    cell_id: Mapped[str] = mapped_column(String(32))  # grid cell, "easting_northing"
+    planned_order: Mapped[int | None] = mapped_column(Integer)  # None: visited but not planned
+    visited: Mapped[bool] = mapped_column(Boolean)
+    arrived_at: Mapped[datetime | None]
+    dwell_min: Mapped[float | None] = mapped_column(Float)  # None: visited, stay not recorded
+
+    patrol: Mapped[PatrolLog] = relationship(back_populates="visits")
+
+    __table_args__ = (
+        UniqueConstraint("patrol_id", "cell_id", name="patrol_cell"),
+        CheckConstraint("dwell_min IS NULL OR dwell_min >= 0", name="dwell"),
+        # an arrival time only makes sense for a stop that was reached
+        CheckConstraint("visited OR arrived_at IS NULL", name="arrival"),
+    )

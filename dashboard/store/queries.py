@@ -208,7 +208,8 @@ def incidents(engine: Engine, selection: IncidentFilter, role: Role | None) -> p
     """Incidents that match ``selection`` as plain columns (geometries are costly at scale).
 
     Columns: ``x_bng``, ``y_bng`` (EPSG:27700 metres), ``ward_code`` and ``category``
-    (categoricals), ``occurred_on`` (datetime64, midnight), ``knife`` and ``domestic_abuse``
+    (categoricals), ``occurred_on`` (datetime64, midnight), ``occurred_at`` (datetime64, NaT where
+    the source has no time of day), ``knife`` and ``domestic_abuse``
     (bool), ``under_25`` (nullable boolean: missing where the source records no age),
     ``date_precision`` (categorical: "day", or "month" where the source gives the month only).
     """
@@ -230,6 +231,7 @@ def incidents(engine: Engine, selection: IncidentFilter, role: Role | None) -> p
         Incident.ward_code,
         Incident.category,
         Incident.occurred_on,
+        Incident.occurred_at,
         Incident.knife,
         Incident.domestic_abuse,
         Incident.under_25,
@@ -255,6 +257,7 @@ def incidents(engine: Engine, selection: IncidentFilter, role: Role | None) -> p
             "ward_code": frame["ward_code"].astype("category"),
             "category": frame["category"].astype("category"),
             "occurred_on": pd.to_datetime(frame["occurred_on"]).astype("datetime64[s]"),
+            "occurred_at": pd.to_datetime(frame["occurred_at"]).astype("datetime64[s]"),
             "knife": frame["knife"].astype(bool),
             "domestic_abuse": frame["domestic_abuse"].astype(bool),
             "under_25": frame["under_25"].astype("boolean"),

@@ -11,6 +11,8 @@ from tests.app.conftest import signed_in
 
 PAGE_TITLES = {
     "pages/map.py": "Wandsworth: community safety map",
+    "pages/hotspots.py": "Wandsworth: hotspots",
+    "pages/patrol.py": "Plan a patrol",
     "pages/plans.py": "Problem-solving plans",
     "pages/new_plan.py": "Open a problem-solving plan",
     "pages/my_actions.py": "My actions",
@@ -62,12 +64,15 @@ def test_a_page_script_opened_directly_refuses_a_role_it_does_not_allow(seeded_d
 def test_the_navigation_lists_only_allowed_pages():
     assert allowed_pages(Role.PARTNER) == [
         "pages/map.py",
+        "pages/hotspots.py",
         "pages/plans.py",
         "pages/my_actions.py",
         "pages/wards.py",
         "pages/about.py",
     ]
     assert "pages/new_plan.py" in allowed_pages(Role.CSO)
+    assert "pages/patrol.py" in allowed_pages(Role.CSO)
+    assert "pages/patrol.py" not in allowed_pages(Role.PARTNER)
     assert allowed_pages(Role.ADMIN)[-1] == "pages/users.py"
     assert allowed_pages(None) == []
 

@@ -7,45 +7,15 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from dashboard.access import Role
-from dashboard.cli import main
-from dashboard.store.session import make_engine, migrate
 from tests.browser.conftest import ARTIFACTS, auth_secrets, free_port, running_app
 from tests.browser.test_map import MAP_FRAME
 from tests.conftest import REALDATA
+from tests.realdata import ADMIN, load_real_borough
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(not REALDATA.is_dir(), reason=f"no real data at {REALDATA}"),
 ]
-ADMIN = "chief@council.example.org"
-
-
-def load_real_borough(database: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Build a store the way a council would: migrate, then import the official files."""
-    url = f"sqlite:///{database}"
-    migrate(make_engine(url))
-    monkeypatch.setenv("DATABASE_URL", url)
-    boundaries = REALDATA / "boundaries"
-    violence = (
-        REALDATA
-        / "crime"
-        / "derived_from_api_wandsworth_violence_robbery_weapons_2016-01_2018-06.csv"
-    )
-    steps = [
-        ["import", "boundaries", str(boundaries / "wandsworth_wards_2022.geojson")],
-        [
-            "import",
-            "population",
-            str(REALDATA / "population" / "wandsworth_lsoa_population_mid2020.csv"),
-            "--lsoa-boundaries",
-            str(boundaries / "wandsworth_lsoa_2011.geojson"),
-        ],
-        ["import", "police-uk", str(violence)],
-        ["add-user", ADMIN, "--name", "Chief Analyst", "--role", Role.ANALYST.value],
-    ]
-    for step in steps:
-        assert main(step) == 0, step
 
 
 def test_the_map_works_on_imported_real_data(

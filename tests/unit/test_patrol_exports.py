@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import csv
 import io
+import struct
 from datetime import UTC, date, datetime, time
 
 import geopandas as gpd
 import gpxpy
+import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image
 from pypdf import PdfReader
-from shapely.geometry import Point
+from shapely.geometry import Point, box
 
 from dashboard.errors import InvalidInput
 from dashboard.geo import BNG
@@ -21,8 +24,14 @@ from dashboard.patrol import (
     assets_in_window,
     plan_route,
 )
-from dashboard.patrol_exports import CSV_COLUMNS, patrol_brief_pdf, route_csv, route_gpx
-from dashboard.plan_exports import monthly_incidents_png
+from dashboard.patrol_exports import (
+    CSV_COLUMNS,
+    patrol_brief_pdf,
+    route_csv,
+    route_gpx,
+    route_map_png,
+)
+from dashboard.plan_exports import AREA_MAP_SIZE_PX, monthly_incidents_png
 
 X0, Y0 = 527_000.0, 173_000.0
 BASE = Point(X0, Y0)
@@ -251,6 +260,22 @@ def test_typed_text_is_printed_as_typed_not_read_as_markup():
     assert "No open action" in text
 
 
+def test_the_planners_notes_are_printed_once_under_check_before_you_go():
+    route = friday_route()
+    note = "12 of 40 incidents are left out because the day and time filters cannot apply."
+
+    text = " ".join(
+        pdf_text(
+            patrol_brief_pdf(
+                route, "Sam Lee", FRIDAY_EVENING, None, None, today=TODAY, notes=(note, note)
+            )
+        ).split()
+    )
+
+    assert "Check before you go" in text
+    assert text.count("12 of 40 incidents are left out") == 1
+
+
 def test_the_brief_carries_the_map_when_given():
     route = friday_route()
     picture = monthly_incidents_png(pd.DataFrame({"month": [TODAY], "incident_count": [3]}))
@@ -272,3 +297,72 @@ def test_a_blank_marking_or_an_empty_route_is_refused():
         patrol_brief_pdf(
             plan_route(street({}), BASE), "Sam", FRIDAY_EVENING, None, None, today=TODAY
         )
+
+
+# --- map -----------------------------------------------------------------------------------------
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+STOP_VERMILLION = (0xD5, 0x5E, 0x00)
+WALK_BLUE = (0x00, 0x72, 0xB2)
+BUS_PURPLE = (0x6A, 0x3D, 0x9A)
+ACTION_GREEN = (0x11, 0x77, 0x33)
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    assert data[:8] == PNG_MAGIC
+    return struct.unpack(">II", data[16:24])  # IHDR: width, height
+
+
+def pixels_of(data: bytes, colour: tuple[int, int, int]) -> int:
+    """How many pixels are (within anti-aliasing) this colour."""
+    rgb = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"), dtype=int)
+    return int((np.abs(rgb - np.array(colour)).max(axis=2) <= 6).sum())
+
+
+def two_wards() -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame(
+        {"code": ["E05000001", "E05000002"], "name": ["Westfield", "Eastfield"]},
+        geometry=[
+            box(X0 - 2000, Y0 - 1000, X0, Y0 + 1000),
+            box(X0, Y0 - 1000, X0 + 2000, Y0 + 1000),
+        ],
+        crs=BNG,
+    ).to_crs("EPSG:4326")
+
+
+def test_the_route_map_is_a_png_with_the_walk_stops_and_what_is_near():
+    route = friday_route()
+    assets, actions = near_things(route)
+
+    png = route_map_png(route, two_wards(), assets, actions, synthetic=True)
+
+    assert png_size(png) == AREA_MAP_SIZE_PX
+    assert pixels_of(png, STOP_VERMILLION) > 1000  # three numbered circles
+    assert pixels_of(png, WALK_BLUE) > 500
+    assert pixels_of(png, BUS_PURPLE) > 20  # the Youth Bus stop, in the legend and on the map
+    assert pixels_of(png, ACTION_GREEN) > 20
+    assert png_size(route_map_png(route, two_wards(), size_px=(640, 480))) == (640, 480)
+
+
+def test_the_route_map_leaves_out_what_it_is_not_given():
+    png = route_map_png(friday_route(), None)
+
+    assert png_size(png) == AREA_MAP_SIZE_PX
+    assert pixels_of(png, STOP_VERMILLION) > 1000
+    assert pixels_of(png, BUS_PURPLE) == 0
+    assert pixels_of(png, ACTION_GREEN) == 0
+
+
+def test_a_one_stop_route_still_gets_a_map():
+    one = plan_route(street({"A": 0}), shift=FRIDAY_EVENING)
+
+    assert png_size(route_map_png(one, two_wards())) == AREA_MAP_SIZE_PX
+
+
+def test_a_route_map_without_stops_or_with_unusable_frames_is_refused():
+    with pytest.raises(InvalidInput, match="The route has no stops; add a hotspot cell"):
+        route_map_png(plan_route(street({}), BASE), two_wards())
+    with pytest.raises(ValueError, match="name"):
+        route_map_png(friday_route(), two_wards().drop(columns="name"))
+    with pytest.raises(ValueError, match="no CRS"):
+        route_map_png(friday_route(), two_wards().set_crs(None, allow_override=True))

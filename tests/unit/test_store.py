@@ -28,6 +28,8 @@ DATA_MODEL_TABLES = [
     "dataset_info",
     "incident",
     "incident_ward",
+    "patrol_log",
+    "patrol_visit",
     "plan",
     "plan_update",
     "plan_ward",

@@ -13,7 +13,7 @@ import pandas as pd
 import streamlit as st
 from sqlalchemy import Engine
 
-from dashboard import hotspots, plans
+from dashboard import hotspot_stats, hotspots, plans
 from dashboard.access import ROLE_LABELS, Permission, Principal, Role, can, require
 from dashboard.config import Settings, load_settings
 from dashboard.dates import short_date, today_in_london, whole_months_window
@@ -136,6 +136,25 @@ def cached_cells(
         frame["x_bng"].to_numpy(),
         frame["y_bng"].to_numpy(),
         cell_size_m,
+    )
+
+
+@st.cache_data(show_spinner=False)
+def cached_significance(
+    version: str,
+    role: Role | None,
+    borough_code: str,
+    selection: queries.IncidentFilter,
+    cell_size_m: float,
+) -> gpd.GeoDataFrame:
+    """The same cells as ``cached_cells`` with their Gi* class, for the map's significance layer.
+
+    No permutations: the classes use the analytical p-values, as on the Hotspots page.
+    """
+    return hotspot_stats.getis_ord_gi_star(
+        cached_cells(version, role, borough_code, selection, cell_size_m),
+        permutations=0,
+        min_count=settings().hotspot_min_count,
     )
 
 
