@@ -56,6 +56,9 @@ HOTSPOT_CLASSES = (
 M2_PER_KM2 = 1_000_000.0
 
 _REQUIRED_CELL_COLUMNS = ("cell_id", "incident_count")
+# more than any rounded northing in Great Britain (1,300 km at the finest 1 mm), so a place's
+# easting and northing pack into one int64 and unpack again
+_NORTHING_SPAN = 10_000_000_000
 
 
 def hotspot_class_labels(alpha_levels: Sequence[float] = DEFAULT_ALPHA_LEVELS) -> tuple[str, ...]:
@@ -262,6 +265,15 @@ def getis_ord_gi_star(
     return result
 
 
+def quartic_kernel(squared_distance_m2: np.ndarray, bandwidth_m: float) -> np.ndarray:
+    """The quartic (biweight) kernel per m² at the given squared distances.
+
+    3/(pi h²)(1 - d²/h²)² inside the bandwidth h, 0 beyond it; it integrates to 1 over the plane.
+    """
+    share = np.asarray(squared_distance_m2, dtype=float) / bandwidth_m**2
+    return 3.0 / (math.pi * bandwidth_m**2) * np.clip(1.0 - share, 0.0, None) ** 2
+
+
 def kernel_density(
     x_bng: np.ndarray,
     y_bng: np.ndarray,
@@ -323,8 +335,7 @@ def kernel_density(
         incidents = cKDTree(np.column_stack([x_bng, y_bng]))
         # every (centre, incident) pair within h, zero distances included, in one C call
         pairs = centres.sparse_distance_matrix(incidents, bandwidth_m, output_type="ndarray")
-        u2 = (pairs["v"] / bandwidth_m) ** 2
-        kernel = 3.0 / (math.pi * bandwidth_m**2) * np.clip(1.0 - u2, 0.0, None) ** 2
+        kernel = quartic_kernel(pairs["v"] ** 2, bandwidth_m)
         density = np.bincount(
             pairs["i"], weights=kernel * weights[pairs["j"]], minlength=len(grid_bng)
         )
@@ -443,8 +454,8 @@ def repeat_locations(
     require_columns(incidents, ("x_bng", "y_bng", "occurred_on"), "incidents")
     if min_count < 1:
         raise ValueError(f"min_count must be at least 1, got {min_count}")
-    if not precision_m > 0:
-        raise ValueError(f"precision_m must be positive, got {precision_m}")
+    if not precision_m >= 0.001:
+        raise ValueError(f"precision_m must be at least 0.001 (1 mm), got {precision_m}")
     columns = ["place_key", "x_bng", "y_bng", "incident_count", "first_on", "last_on"]
     if incidents.empty:
         return pd.DataFrame(columns=columns)
@@ -452,28 +463,43 @@ def repeat_locations(
     y_bng = incidents["y_bng"].to_numpy(dtype=float)
     if np.isnan(x_bng).any() or np.isnan(y_bng).any():
         raise ValueError("incidents has rows without x_bng or y_bng; drop or geocode them first")
-    east = np.round(x_bng / precision_m) * precision_m
-    north = np.round(y_bng / precision_m) * precision_m
-    keys = pd.Series([f"grid:{e:.0f}_{n:.0f}" for e, n in zip(east, north, strict=True)])
+    # group on one whole number per place, not on a text key per incident: at a million rows
+    # the text costs seconds; only the repeat places found get their readable key
+    east = np.round(x_bng / precision_m).astype(np.int64)
+    north = np.round(y_bng / precision_m).astype(np.int64)
+    place = east * _NORTHING_SPAN + north  # >= 0 within Great Britain's grid
+    key_names = pd.Index([])
     if "location_key" in incidents.columns:
         location_key = incidents["location_key"].reset_index(drop=True)
-        keys = keys.where(location_key.isna(), "key:" + location_key.astype(str))
+        keyed = location_key.notna().to_numpy()
+        codes, key_names = pd.factorize(location_key[keyed].astype(str))
+        place[keyed] = -1 - codes  # a keyed place is negative: its key's code
+    # most places hold one incident: find the repeats first and aggregate only their rows
+    per_place = pd.Series(place).value_counts()
+    repeats = np.isin(place, per_place.index[per_place >= min_count].to_numpy())
     frame = pd.DataFrame(
         {
-            "place_key": keys,
-            "x_bng": x_bng,
-            "y_bng": y_bng,
-            "occurred_on": incidents["occurred_on"].to_numpy(),
+            "place": place[repeats],
+            "x_bng": x_bng[repeats],
+            "y_bng": y_bng[repeats],
+            "occurred_on": incidents["occurred_on"].to_numpy()[repeats],
         }
     )
-    places = frame.groupby("place_key", as_index=False).agg(
+    places = frame.groupby("place", as_index=False, sort=False).agg(
         x_bng=("x_bng", "mean"),
         y_bng=("y_bng", "mean"),
         incident_count=("occurred_on", "size"),
         first_on=("occurred_on", "min"),
         last_on=("occurred_on", "max"),
     )
-    places = places[places["incident_count"] >= min_count]
+    places = places[places["incident_count"] >= min_count].copy()
+    places["place_key"] = [
+        f"key:{key_names[-1 - code]}"
+        if code < 0
+        else f"grid:{code // _NORTHING_SPAN * precision_m:.0f}_"
+        f"{code % _NORTHING_SPAN * precision_m:.0f}"
+        for code in places["place"]
+    ]
     return places.sort_values(
         ["incident_count", "last_on", "place_key"],
         ascending=[False, False, True],

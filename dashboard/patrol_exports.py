@@ -2,9 +2,10 @@
 
 Each is a plain function of a ``dashboard.patrol.Route`` and the frames the page already holds
 (``assets_in_window`` and ``actions_near_route``); nothing reads the store or Streamlit. The CSV
-guard, the fonts, the marked A4 page and the static map's canvas, view and scale bar come from
-``dashboard.plan_exports``, so a patrol brief and a plan summary look and behave alike. Every
-file says that distances are straight lines, not routes along streets.
+guard, the fonts and the marked A4 page come from ``dashboard.pdf``, and the static map's canvas,
+view, scale bar and caption from ``dashboard.static_maps``, as for the plan summary, so a patrol
+brief and a plan summary look and behave alike. Every file says that distances are straight
+lines, not routes along streets.
 """
 
 from __future__ import annotations
@@ -24,31 +25,25 @@ from fpdf.enums import TableBordersLayout, XPos, YPos
 from matplotlib import patheffects
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
-from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar
 from shapely.geometry import LineString, box
 
+from dashboard import static_maps
 from dashboard.dates import LONDON
 from dashboard.errors import InvalidInput
 from dashboard.frames import require_columns
 from dashboard.geo import wgs84_to_bng
 from dashboard.patrol import Route, Shift
-from dashboard.plan_exports import (
-    _FONT,
-    _GREY,
-    _HEADING_FILL,
-    AREA_MAP_SIZE_PX,
-    _figure,
-    _formula_safe,
-    _in_bng,
-    _is_missing,
-    _marker,
-    _nice_length_m,
-    _png,
-    _small_table,
-    _SummaryPdf,
-    _truncate,
-    _view,
+from dashboard.pdf import (
+    FONT,
+    GREY,
+    HEADING_FILL,
+    MarkedPdf,
+    formula_safe,
+    is_missing,
+    small_table,
+    truncate,
 )
+from dashboard.static_maps import AREA_MAP_SIZE_PX
 
 __all__ = ["CSV_COLUMNS", "patrol_brief_pdf", "route_csv", "route_gpx", "route_map_png"]
 
@@ -92,7 +87,7 @@ _MIN_VIEW_M = 800.0
 
 
 def _clock(value: object) -> str:
-    return "" if _is_missing(value) else f"{value:%H:%M}"
+    return "" if is_missing(value) else f"{value:%H:%M}"
 
 
 def _require_stops(route: Route, what: str) -> None:
@@ -117,7 +112,7 @@ def _xml_text(value: object) -> str:
     gpxpy escapes ``<``, ``>`` and ``&`` itself but would write a control character as is,
     which makes the file unreadable to every GPX app.
     """
-    if _is_missing(value):
+    if is_missing(value):
         return ""
     text = str(value)
     return "".join(
@@ -199,7 +194,7 @@ def route_gpx(
         points.append((lon, lat, "Start", at(0)))
     for stop in route.stops.itertuples(index=False):
         lon, lat = round(stop.longitude, _COORDINATE_DP), round(stop.latitude, _COORDINATE_DP)
-        if _is_missing(stop.arrive_at):
+        if is_missing(stop.arrive_at):
             times = f"Arrive {stop.arrive_min:.0f} min after setting off"
         else:
             times = f"Arrive {_clock(stop.arrive_at)}, leave {_clock(stop.leave_at)}"
@@ -264,7 +259,7 @@ def route_csv(route: Route) -> bytes:
         {
             "Stop": stops["order"].astype("Int64"),
             "Cell": stops["cell_id"].astype(str),
-            "Hotspot": stops["hotspot_class"].map(lambda v: "" if _is_missing(v) else str(v)),
+            "Hotspot": stops["hotspot_class"].map(lambda v: "" if is_missing(v) else str(v)),
             "Incidents": stops["incident_count"].astype("Int64"),
             "Why": stops["reason"],
             "Arrive": stops["arrive_at"].map(_clock),
@@ -282,7 +277,7 @@ def route_csv(route: Route) -> bytes:
         columns=list(CSV_COLUMNS),
     )
     for column in _CSV_TEXT_COLUMNS:
-        table[column] = table[column].map(_formula_safe).astype(object)
+        table[column] = table[column].map(formula_safe).astype(object)
     data = table.to_csv(index=False, lineterminator="\r\n", na_rep="").encode("utf-8-sig")
     log.info(
         "patrol CSV exported: %d stops, sha256 %s", len(table), hashlib.sha256(data).hexdigest()
@@ -369,7 +364,7 @@ def route_map_png(
         A frame has no CRS or lacks a column used, or ``size_px`` is not positive.
     """
     _require_stops(route, "map")
-    wards = _in_bng(wards_wgs84, "wards_wgs84")
+    wards = static_maps.in_bng(wards_wgs84, "wards_wgs84")
     if wards is not None:
         require_columns(wards, ("name",), "wards_wgs84")
     bins_xy = bus_xy = np.empty((0, 2))
@@ -390,11 +385,13 @@ def route_map_png(
         else np.empty((0, 2))
     )
 
-    figure = _figure(size_px)
+    figure = static_maps.figure(size_px)
     axes_rect = (0.02, 0.08, 0.96, 0.865)
     axes = figure.add_axes(axes_rect)
     everything = np.vstack([stops_xy, start_xy, bins_xy, bus_xy, action_xy])
-    view = _view(_route_bounds(everything), axes_rect[2] * size_px[0] / (axes_rect[3] * size_px[1]))
+    view = static_maps.view(
+        _route_bounds(everything), axes_rect[2] * size_px[0] / (axes_rect[3] * size_px[1])
+    )
     view_box = box(*view)
     halo = [patheffects.withStroke(linewidth=2.5, foreground="white")]
     handles: list[Line2D | Patch] = []
@@ -440,7 +437,7 @@ def route_map_png(
             linewidth=0.8,
             zorder=9,
         )
-        handles.append(_marker("s", _MAP_BIN_COLOUR, "Knife amnesty bin"))
+        handles.append(static_maps.marker("s", _MAP_BIN_COLOUR, "Knife amnesty bin"))
     if len(bus_xy):
         axes.scatter(
             bus_xy[:, 0],
@@ -452,7 +449,7 @@ def route_map_png(
             linewidth=0.8,
             zorder=9,
         )
-        handles.append(_marker("o", _MAP_BUS_COLOUR, "Youth Bus stop (in the shift)"))
+        handles.append(static_maps.marker("o", _MAP_BUS_COLOUR, "Youth Bus stop (in the shift)"))
     if len(action_xy):
         axes.scatter(
             action_xy[:, 0],
@@ -475,7 +472,7 @@ def route_map_png(
                 path_effects=halo,
                 zorder=10,
             )
-        handles.append(_marker("D", _MAP_ACTION_COLOUR, "Open action (with its number)"))
+        handles.append(static_maps.marker("D", _MAP_ACTION_COLOUR, "Open action (with its number)"))
     if len(start_xy):
         axes.scatter(
             start_xy[:, 0],
@@ -487,7 +484,7 @@ def route_map_png(
             linewidth=0.8,
             zorder=6,
         )
-        handles.append(_marker("*", _START_COLOUR, "Start"))
+        handles.append(static_maps.marker("*", _START_COLOUR, "Start"))
     axes.scatter(
         stops_xy[:, 0],
         stops_xy[:, 1],
@@ -523,35 +520,14 @@ def route_map_png(
         )
     )
 
-    axes.set_xlim(view[0], view[2])
-    axes.set_ylim(view[1], view[3])
-    axes.set_aspect("equal")  # a metre is as long east as north; the view already has that shape
-    axes.set_xticks([])
-    axes.set_yticks([])
-    axes.set_xlabel("")
-    axes.set_ylabel("")
-    axes.legend(handles=handles, loc="upper left", fontsize=7.5, framealpha=0.9)
-    scale_m = _nice_length_m(view[2] - view[0])
-    scale_label = f"{scale_m:,} m" if scale_m < 1000 else f"{scale_m / 1000:g} km"
-    axes.add_artist(
-        AnchoredSizeBar(
-            axes.transData,
-            scale_m,
-            scale_label,
-            loc="lower right",
-            pad=0.6,
-            frameon=True,
-            size_vertical=(view[3] - view[1]) / 150,
-            fontproperties={"size": 8},
-        )
-    )
-    figure.text(
-        0.02,
-        0.015,
-        f"Scale bar: {scale_label}. British National Grid (EPSG:27700), north up. Legs are "
+    static_maps.finish_map(
+        figure,
+        axes,
+        view,
+        handles,
+        "British National Grid (EPSG:27700), north up. Legs are "
         "straight lines between stops, not the streets walked.",
-        fontsize=7.5,
-        color="#444444",
+        caption_y=0.015,
         wrap=True,  # onto a second line in a small picture, rather than off its edge
     )
     if synthetic:
@@ -564,7 +540,7 @@ def route_map_png(
             fontsize=8,
             color="#444444",
         )
-    return _png(figure)
+    return static_maps.png(figure)
 
 
 # --- PDF -----------------------------------------------------------------------------------------
@@ -577,19 +553,19 @@ def _nearby_text(order: int, assets: pd.DataFrame | None, actions: pd.DataFrame 
             kind = _ASSET_KIND_LABELS.get(str(asset.kind), str(asset.kind))
             line = f"{kind}: {asset.name} ({asset.distance_m:,.0f} m)"
             for extra in (asset.when, asset.activity):
-                if not _is_missing(extra) and str(extra):
+                if not is_missing(extra) and str(extra):
                     line += f", {extra}"
             lines.append(line)
     if actions is not None and len(actions):
         for action in actions[actions["nearest_stop"] == order].itertuples(index=False):
             lines.append(
                 f"Action #{action.action_id} ({action.flag}): "
-                f"{_truncate(str(action.description), 80)}"
+                f"{truncate(str(action.description), 80)}"
             )
     return "\n".join(lines)
 
 
-def _facts(pdf: _SummaryPdf, route: Route, shift: Shift) -> None:
+def _facts(pdf: MarkedPdf, route: Route, shift: Shift) -> None:
     rounds = (
         f"{route.visits_in_shift}, one about every {route.revisit_every_min:g} min"
         if route.visits_in_shift is not None
@@ -606,8 +582,8 @@ def _facts(pdf: _SummaryPdf, route: Route, shift: Shift) -> None:
         ),
         ("End", "Back at the start" if route.return_to_start else "At the last stop"),
     )
-    pdf.set_font(_FONT, "", 9)
-    label_style = FontFace(emphasis="BOLD", color=_GREY)
+    pdf.set_font(FONT, "", 9)
+    label_style = FontFace(emphasis="BOLD", color=GREY)
     with pdf.table(
         col_widths=(32, 148),
         first_row_as_headings=False,
@@ -624,13 +600,13 @@ def _facts(pdf: _SummaryPdf, route: Route, shift: Shift) -> None:
 
 
 def _stops_table(
-    pdf: _SummaryPdf, route: Route, assets: pd.DataFrame | None, actions: pd.DataFrame | None
+    pdf: MarkedPdf, route: Route, assets: pd.DataFrame | None, actions: pd.DataFrame | None
 ) -> None:
-    pdf.set_font(_FONT, "", 8.5)
+    pdf.set_font(FONT, "", 8.5)
     with pdf.table(
         col_widths=(11, 14, 14, 33, 30, 15, 63),
         borders_layout=TableBordersLayout.HORIZONTAL_LINES,
-        headings_style=FontFace(emphasis="BOLD", fill_color=_HEADING_FILL),
+        headings_style=FontFace(emphasis="BOLD", fill_color=HEADING_FILL),
         text_align="LEFT",
         line_height=4.2,
         padding=(1.2, 1.5),
@@ -738,20 +714,20 @@ def patrol_brief_pdf(
     if on_date is not None:
         shift.occurrence(on_date)  # raises when the shift does not run that day
 
-    pdf = _SummaryPdf(marking.strip(), f"{today:%d %b %Y}", synthetic)
+    pdf = MarkedPdf(marking.strip(), f"{today:%d %b %Y}", synthetic)
     pdf.set_title(pdf.plain(f"Patrol brief: {shift.label}"))
     pdf.set_subject(pdf.plain(f"{marking.strip()}: patrol brief"))
     pdf.set_creator("Community Safety Map")
     pdf.set_lang("en-GB")
     pdf.add_page()
-    pdf.set_font(_FONT, "B", 16)
+    pdf.set_font(FONT, "B", 16)
     pdf.multi_cell(
         0, 7.5, pdf.plain(f"Patrol brief: {shift.label}"), new_x=XPos.LMARGIN, new_y=YPos.NEXT
     )
     subtitle = f"For {cso_name}" if cso_name and cso_name.strip() else "For the patrolling officer"
     if on_date is not None:
         subtitle += f", shift starting {on_date:%A %d %b %Y}"
-    pdf.paragraph(subtitle, size=10, colour=_GREY)
+    pdf.paragraph(subtitle, size=10, colour=GREY)
     pdf.ln(2)
     _facts(pdf, route, shift)
     checks = list(dict.fromkeys([*notes, *route.warnings]))  # in order, each once
@@ -777,7 +753,7 @@ def patrol_brief_pdf(
     if assets is None or assets.empty:
         pdf.paragraph(
             "No knife bin, and no Youth Bus stop scheduled in this shift, near the route.",
-            colour=_GREY,
+            colour=GREY,
         )
     else:
         rows = [
@@ -785,13 +761,13 @@ def patrol_brief_pdf(
                 f"Stop {asset.nearest_stop}",
                 _ASSET_KIND_LABELS.get(str(asset.kind), str(asset.kind)),
                 str(asset.name),
-                "" if _is_missing(asset.address) else str(asset.address),
-                "" if _is_missing(asset.when) else str(asset.when),
+                "" if is_missing(asset.address) else str(asset.address),
+                "" if is_missing(asset.when) else str(asset.when),
                 f"{asset.distance_m:,.0f} m",
             )
             for asset in assets.itertuples(index=False)
         ]
-        _small_table(
+        small_table(
             pdf,
             ("Near", "Kind", "Name", "Address", "When", "Distance"),
             rows,
@@ -800,21 +776,21 @@ def patrol_brief_pdf(
 
     pdf.heading("Open plan actions near the route", size=10.5, keep_mm=25)
     if actions is None or actions.empty:
-        pdf.paragraph("No open action with a place near the route.", colour=_GREY)
+        pdf.paragraph("No open action with a place near the route.", colour=GREY)
     else:
         rows = [
             (
                 f"Stop {action.nearest_stop}",
                 f"#{action.action_id}",
-                _truncate(str(action.description), ACTION_TEXT_MAX),
+                truncate(str(action.description), ACTION_TEXT_MAX),
                 str(action.plan_title),
                 str(action.owner_agency),
-                "" if _is_missing(action.due_on) else f"{pd.Timestamp(action.due_on):%d %b %Y}",
+                "" if is_missing(action.due_on) else f"{pd.Timestamp(action.due_on):%d %b %Y}",
                 str(action.flag),
             )
             for action in actions.itertuples(index=False)
         ]
-        _small_table(
+        small_table(
             pdf,
             ("Near", "No.", "Action", "Plan", "Owner", "Due", "Flag"),
             rows,
@@ -822,7 +798,7 @@ def patrol_brief_pdf(
         )
 
     pdf.heading("How this plan was worked out", size=10.5, keep_mm=25)
-    pdf.paragraph(route.assumptions, size=8.5, colour=_GREY)
+    pdf.paragraph(route.assumptions, size=8.5, colour=GREY)
 
     data = bytes(pdf.output())
     log.info(

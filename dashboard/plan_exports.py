@@ -6,41 +6,43 @@ the objects the caller already holds (a ``PlanRecord``, the ``plans.actions()`` 
 trails, an evidence summary); nothing reads the store or Streamlit.
 
 Text a person typed is only ever written as plain text: never through fpdf2's ``write_html`` or
-``markdown=True``, so ``<b>`` or ``**`` in a title is printed as typed. Pictures are drawn with
-matplotlib's Agg canvas on a ``Figure`` (not pyplot), so no GUI backend or global figure state
-is involved and two sessions can draw at once.
+``markdown=True``, so ``<b>`` or ``**`` in a title is printed as typed. The marked A4 page and
+the text guards are ``dashboard.pdf``'s; the pictures' canvas, view and map finish are
+``dashboard.static_maps``'s.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import logging
-import struct
-import unicodedata
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
-from pathlib import Path
 
 import geopandas as gpd
-import matplotlib
 import numpy as np
 import pandas as pd
-from fpdf import FPDF, FontFace
+from fpdf import FontFace
 from fpdf.enums import CellBordersLayout, TableBordersLayout, XPos, YPos
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
-from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
-from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar
 from shapely.geometry import box
 from shapely.geometry.base import BaseGeometry
 
+from dashboard import static_maps
 from dashboard.frames import require_columns
 from dashboard.geo import BNG, WGS84, wgs84_to_bng
+from dashboard.pdf import (
+    FONT,
+    GREY,
+    HEADING_FILL,
+    MarkedPdf,
+    formula_safe,
+    is_missing,
+    small_table,
+    truncate,
+)
 from dashboard.plan_evidence import Assessment, PlanEvidence, describe_assessment
 from dashboard.plans import (
     ACTION_STATUS_LABELS,
@@ -54,6 +56,7 @@ from dashboard.plans import (
     PlanRecord,
     action_flag,
 )
+from dashboard.static_maps import AREA_MAP_SIZE_PX
 from dashboard.store.models import ActionStatus, PlanStatus
 
 __all__ = [
@@ -98,9 +101,6 @@ _CSV_SOURCE_COLUMNS = (
     "last_update_at",
     "last_update_by",
 )
-# OWASP "CSV injection": a spreadsheet runs a cell starting with one of these as a formula
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
 _PDF_ACTION_COLUMNS = (
     "action_id",
     "plan_id",
@@ -112,26 +112,11 @@ _PDF_ACTION_COLUMNS = (
     "status",
 )
 MONTHLY_CHART_SIZE_PX = (1440, 420)  # 7.2 x 2.1 in: printed near full size across A4
-AREA_MAP_SIZE_PX = (1600, 1200)
-_DPI = 200
-_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 UPDATES_SHOWN = 3  # the last three updates answer "what happened since the last meeting?"
 # Table cells are cut here so one action cannot outgrow a page; the app holds the full text
 DESCRIPTION_MAX = 600
 UPDATE_TEXT_MAX = 300
 
-# matplotlib ships DejaVu Sans, which covers Latin, Greek, Cyrillic, most symbols and many emoji
-_FONT_DIR = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
-_FONT = "DejaVu"
-# The page-count placeholder is private-use characters the font has no glyph for, so
-# ``_SummaryPdf.plain`` replaces them in anything a person typed. With fpdf2's default "{nb}",
-# a title containing "{nb}" would print the page count instead.
-_PAGE_COUNT_ALIAS = "\ue000\ue001"
-_MARGIN_MM = 15.0
-_INK = (33, 33, 33)
-_GREY = (96, 96, 96)
-_RULE = (190, 190, 190)
-_HEADING_FILL = (232, 236, 241)
 _OVERDUE_FILL = (253, 222, 220)
 _AT_RISK_FILL = (255, 239, 204)
 _ATTENTION_LABELS = {FLAG_OVERDUE: "OVERDUE", FLAG_AT_RISK: "AT RISK"}
@@ -175,24 +160,11 @@ class PlanEvidenceSummary:
     assessment_lines: tuple[str, ...] = ()
 
 
-# --- checks --------------------------------------------------------------------------------------
-
-
-def _is_missing(value: object) -> bool:
-    return value is None or (not isinstance(value, str | bytes) and bool(pd.isna(value)))
-
-
 # --- CSV -----------------------------------------------------------------------------------------
 
 
-def _formula_safe(value: object) -> object:
-    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
-        return "'" + value
-    return value
-
-
 def _plan_status_label(value: object) -> str:
-    if _is_missing(value):
+    if is_missing(value):
         return ""
     try:
         return PLAN_STATUS_LABELS[PlanStatus(value)]
@@ -201,19 +173,19 @@ def _plan_status_label(value: object) -> str:
 
 
 def _iso_date(value: object) -> str:
-    if _is_missing(value):
+    if is_missing(value):
         return ""
     return pd.Timestamp(value).date().isoformat()  # type: ignore[arg-type]
 
 
 def _iso_minute(value: object) -> str:
-    if _is_missing(value):
+    if is_missing(value):
         return ""
     return f"{pd.Timestamp(value):%Y-%m-%d %H:%M}"  # type: ignore[arg-type]
 
 
 def _theme(value: object) -> str:
-    if _is_missing(value):
+    if is_missing(value):
         return ""
     number = int(value)  # type: ignore[call-overload]
     return f"{number} {VRU_THEMES.get(number, '')}".strip()
@@ -261,7 +233,7 @@ def actions_csv(actions: pd.DataFrame) -> bytes:
     )
     for column in CSV_COLUMNS:
         if column != "Action id":
-            table[column] = table[column].map(_formula_safe).astype(object)
+            table[column] = table[column].map(formula_safe).astype(object)
     text = table.to_csv(index=False, lineterminator="\r\n", na_rep="")
     data = text.encode("utf-8-sig")
     log.info(
@@ -271,22 +243,6 @@ def actions_csv(actions: pd.DataFrame) -> bytes:
 
 
 # --- pictures ------------------------------------------------------------------------------------
-
-
-def _figure(size_px: tuple[int, int]) -> Figure:
-    width_px, height_px = size_px
-    if width_px <= 0 or height_px <= 0:
-        raise ValueError(f"size_px must be two positive pixel counts, got {size_px}")
-    figure = Figure(figsize=(width_px / _DPI, height_px / _DPI), dpi=_DPI)
-    FigureCanvasAgg(figure)  # the Agg canvas: rendering without any GUI toolkit
-    return figure
-
-
-def _png(figure: Figure) -> bytes:
-    buffer = io.BytesIO()
-    # no bbox_inches="tight": the picture keeps exactly the size asked for
-    figure.savefig(buffer, format="png", dpi=_DPI, metadata={"Software": None})
-    return buffer.getvalue()
 
 
 def monthly_incidents_png(
@@ -299,7 +255,7 @@ def monthly_incidents_png(
     Raises ValueError when a column is missing or ``size_px`` is not positive.
     """
     require_columns(monthly, ("month", "incident_count"), "monthly")
-    figure = _figure(size_px)
+    figure = static_maps.figure(size_px)
     axes = figure.add_subplot()
     rows = monthly.assign(month=pd.to_datetime(monthly["month"])).sort_values("month")
     counts = rows["incident_count"].fillna(0).astype(int).to_numpy()
@@ -332,43 +288,7 @@ def monthly_incidents_png(
             fontsize=9,
         )
     figure.subplots_adjust(left=0.07, right=0.99, top=0.95, bottom=0.22)
-    return _png(figure)
-
-
-def _in_bng(frame: gpd.GeoDataFrame | None, name: str) -> gpd.GeoDataFrame | None:
-    if frame is None or len(frame) == 0:
-        return None
-    if not isinstance(frame, gpd.GeoDataFrame):
-        raise TypeError(f"{name} must be a GeoDataFrame or None, got {type(frame).__name__}")
-    if frame.crs is None:
-        raise ValueError(f"{name} has no CRS; set it (EPSG:4326 or EPSG:27700) before drawing")
-    return frame.to_crs(BNG)
-
-
-def _view(bounds: np.ndarray, width_to_height: float) -> tuple[float, float, float, float]:
-    """The area's bounds plus a margin, widened to the axes' shape: (west, south, east, north)."""
-    west, south, east, north = (float(value) for value in bounds)
-    pad_m = max(100.0, 0.25 * max(east - west, north - south))
-    west, south, east, north = west - pad_m, south - pad_m, east + pad_m, north + pad_m
-    centre_x, centre_y = (west + east) / 2, (south + north) / 2
-    half_width, half_height = (east - west) / 2, (north - south) / 2
-    if half_width / half_height < width_to_height:
-        half_width = half_height * width_to_height
-    else:
-        half_height = half_width / width_to_height
-    return (
-        centre_x - half_width,
-        centre_y - half_height,
-        centre_x + half_width,
-        centre_y + half_height,
-    )
-
-
-def _nice_length_m(span_m: float) -> int:
-    """The longest round scale-bar length no more than a quarter of ``span_m``."""
-    lengths = (10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 2500, 5000, 10000)
-    fitting = [length for length in lengths if length <= span_m / 4]
-    return fitting[-1] if fitting else lengths[0]
+    return static_maps.png(figure)
 
 
 def plan_area_png(
@@ -412,20 +332,22 @@ def plan_area_png(
     if area_wgs84 is None or area_wgs84.is_empty:
         raise ValueError("area_wgs84 is empty; give the plan's area (EPSG:4326) to draw")
     area_bng = gpd.GeoSeries([area_wgs84], crs=WGS84).to_crs(BNG)
-    cells = _in_bng(cells_bng, "cells_bng")
+    cells = static_maps.in_bng(cells_bng, "cells_bng")
     if cells is not None:
         require_columns(cells, ("incident_count",), "cells_bng")
-    bins = _in_bng(bins_wgs84, "bins_wgs84")
-    bus_stops = _in_bng(bus_stops_wgs84, "bus_stops_wgs84")
+    bins = static_maps.in_bng(bins_wgs84, "bins_wgs84")
+    bus_stops = static_maps.in_bng(bus_stops_wgs84, "bus_stops_wgs84")
     points = None
     if action_points is not None and len(action_points):
         require_columns(action_points, ("longitude", "latitude"), "action_points")
         points = action_points.dropna(subset=["longitude", "latitude"])
 
-    figure = _figure(size_px)
+    figure = static_maps.figure(size_px)
     axes_rect = (0.02, 0.08, 0.84, 0.9)
     axes = figure.add_axes(axes_rect)
-    view = _view(area_bng.total_bounds, axes_rect[2] * size_px[0] / (axes_rect[3] * size_px[1]))
+    view = static_maps.view(
+        area_bng.total_bounds, axes_rect[2] * size_px[0] / (axes_rect[3] * size_px[1])
+    )
     view_box = box(*view)
     handles: list[Line2D | Patch] = []
     if cells is not None:
@@ -452,12 +374,12 @@ def plan_area_png(
         bins.plot(
             ax=axes, marker="^", color=_BIN_COLOUR, edgecolor="white", markersize=55, zorder=4
         )
-        handles.append(_marker("^", _BIN_COLOUR, "Knife amnesty bin"))
+        handles.append(static_maps.marker("^", _BIN_COLOUR, "Knife amnesty bin"))
     if bus_stops is not None:
         bus_stops.plot(
             ax=axes, marker="s", color=_BUS_STOP_COLOUR, edgecolor="white", markersize=45, zorder=4
         )
-        handles.append(_marker("s", _BUS_STOP_COLOUR, "Bus stop"))
+        handles.append(static_maps.marker("s", _BUS_STOP_COLOUR, "Bus stop"))
     if points is not None and len(points):
         x_bng, y_bng = wgs84_to_bng(
             points["longitude"].to_numpy(float), points["latitude"].to_numpy(float)
@@ -483,173 +405,25 @@ def plan_area_png(
                     color=_ACTION_COLOUR,
                     zorder=6,
                 )
-        handles.append(_marker("o", _ACTION_COLOUR, "Action (with its number)"))
+        handles.append(static_maps.marker("o", _ACTION_COLOUR, "Action (with its number)"))
 
-    axes.set_xlim(view[0], view[2])
-    axes.set_ylim(view[1], view[3])
-    axes.set_aspect("equal")  # a metre is as long east as north; the view already has that shape
-    axes.set_xticks([])
-    axes.set_yticks([])
-    axes.set_xlabel("")  # geopandas labels the axes "Easting [metre]": noise without ticks
-    axes.set_ylabel("")
-    axes.legend(handles=handles, loc="upper left", fontsize=7.5, framealpha=0.9)
-    scale_m = _nice_length_m(view[2] - view[0])
-    scale_label = f"{scale_m:,} m" if scale_m < 1000 else f"{scale_m / 1000:g} km"
-    axes.add_artist(
-        AnchoredSizeBar(
-            axes.transData,
-            scale_m,
-            scale_label,
-            loc="lower right",
-            pad=0.6,
-            frameon=True,
-            size_vertical=(view[3] - view[1]) / 150,
-            fontproperties={"size": 8},
-        )
-    )
-    figure.text(
-        0.02,
-        0.025,
-        f"Scale bar: {scale_label}. British National Grid (EPSG:27700); north is up. "
+    static_maps.finish_map(
+        figure,
+        axes,
+        view,
+        handles,
+        "British National Grid (EPSG:27700); north is up. "
         "No background map: the plan area, cells and points only.",
-        fontsize=7.5,
-        color="#444444",
+        caption_y=0.025,
     )
-    return _png(figure)
-
-
-def _marker(marker: str, colour: str, label: str) -> Line2D:
-    return Line2D(
-        [],
-        [],
-        marker=marker,
-        color=colour,
-        markeredgecolor="white",
-        linestyle="none",
-        markersize=7,
-        label=label,
-    )
+    return static_maps.png(figure)
 
 
 # --- PDF -----------------------------------------------------------------------------------------
 
 
-def _truncate(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
-
-
-class _SummaryPdf(FPDF):
-    """An A4 page with the marking at top and bottom, and plain-text helpers for typed text."""
-
-    def __init__(self, marking: str, generated: str, synthetic: bool) -> None:
-        super().__init__(orientation="portrait", unit="mm", format="A4")
-        self.marking = marking
-        self.generated = generated
-        self.synthetic = synthetic
-        for style, name in (("", "DejaVuSans.ttf"), ("B", "DejaVuSans-Bold.ttf")):
-            self.add_font(_FONT, style, _FONT_DIR / name)
-        # a character either face lacks is swapped for U+FFFD; fpdf2 would warn and draw nothing
-        self.glyphs = frozenset.intersection(*(frozenset(f.cmap) for f in self.fonts.values()))
-        self.alias_nb_pages(_PAGE_COUNT_ALIAS)
-        self.set_margins(_MARGIN_MM, 22, _MARGIN_MM)
-        self.set_auto_page_break(True, margin=18)
-        self.set_text_color(*_INK)
-        self.set_draw_color(*_RULE)
-
-    def plain(self, value: object) -> str:
-        """``value`` as text the fonts can draw: NFC, no control characters, gaps as U+FFFD."""
-        if _is_missing(value):
-            return ""
-        text = unicodedata.normalize("NFC", str(value)).replace("\r\n", "\n").replace("\r", "\n")
-        kept = []
-        for char in text:
-            if char == "\n" or ord(char) in self.glyphs:
-                kept.append(char)
-            elif char == "\t":
-                kept.append(" ")
-            elif unicodedata.category(char) in ("Cc", "Cf"):
-                continue  # invisible controls and joiners: nothing to draw
-            else:
-                kept.append("\ufffd")  # a visible gap, never an exception
-        return "".join(kept)
-
-    def header(self) -> None:
-        """The marking, centred, on every page (and the synthetic-data note when asked)."""
-        self.set_y(8)
-        self.set_font(_FONT, "B", 10)
-        self.cell(0, 5, self.plain(self.marking), align="C", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-        if self.synthetic:
-            self.set_font(_FONT, "", 7.5)
-            self.set_text_color(*_GREY)
-            self.cell(0, 4, "Synthetic demo data: no real people, places or incidents", align="C")
-            self.set_text_color(*_INK)
-        self.set_y(self.t_margin)
-
-    def footer(self) -> None:
-        """The marking again, the date generated, and "Page n of N"."""
-        self.set_y(-13)
-        self.set_draw_color(*_RULE)
-        self.line(self.l_margin, self.get_y() - 1, self.w - self.r_margin, self.get_y() - 1)
-        third = self.epw / 3
-        self.set_font(_FONT, "", 7.5)
-        self.set_text_color(*_GREY)
-        self.cell(third, 5, f"Generated {self.generated}", align="L")
-        self.set_font(_FONT, "B", 10)
-        self.set_text_color(*_INK)
-        self.cell(third, 5, self.plain(self.marking), align="C")
-        self.set_font(_FONT, "", 7.5)
-        self.set_text_color(*_GREY)
-        self.cell(third, 5, f"Page {self.page_no()} of {_PAGE_COUNT_ALIAS}", align="R")
-        self.set_text_color(*_INK)
-
-    def heading(self, text: str, size: float = 12.5, keep_mm: float = 30) -> None:
-        """A section heading, moved to a new page when it would sit alone at the bottom."""
-        if self.will_page_break(keep_mm):
-            self.add_page()
-        self.ln(2.5)
-        self.set_font(_FONT, "B", size)
-        self.multi_cell(0, size * 0.5, self.plain(text), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-        self.ln(1)
-
-    def paragraph(
-        self, text: object, size: float = 9.5, colour: tuple[int, int, int] = _INK
-    ) -> None:
-        """Typed or composed text, wrapped, as plain text."""
-        self.set_font(_FONT, "", size)
-        self.set_text_color(*colour)
-        self.multi_cell(
-            0, size * 0.5, self.plain(text), align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT
-        )
-        self.set_text_color(*_INK)
-
-    def bullets(self, lines: Iterable[str], size: float = 9.5) -> None:
-        """One indented line per item, each starting with a bullet."""
-        self.set_font(_FONT, "", size)
-        for line in lines:
-            self.set_x(self.l_margin + 3)
-            self.multi_cell(
-                self.epw - 3,
-                size * 0.5,
-                "• " + self.plain(line),
-                align="L",
-                new_x=XPos.LMARGIN,
-                new_y=YPos.NEXT,
-            )
-
-    def picture(self, png: bytes, width_mm: float, alt_text: str) -> None:
-        """A PNG ``width_mm`` wide, on a new page when it does not fit on this one."""
-        if png[:8] != _PNG_MAGIC:
-            raise ValueError(f"{alt_text}: expected PNG bytes, got {png[:8]!r}")
-        width_px, height_px = struct.unpack(">II", png[16:24])  # from the IHDR chunk
-        height_mm = width_mm * height_px / width_px
-        if self.will_page_break(height_mm):
-            self.add_page()
-        self.image(io.BytesIO(png), x=self.l_margin, w=width_mm, h=height_mm, alt_text=alt_text)
-        self.ln(1.5)
-
-
 def _when(value: object) -> str:
-    if _is_missing(value):
+    if is_missing(value):
         return ""
     if isinstance(value, datetime | pd.Timestamp):
         return f"{value:%d %b %Y %H:%M}"
@@ -659,7 +433,7 @@ def _when(value: object) -> str:
 
 
 def _day(value: object) -> str:
-    return "" if _is_missing(value) else f"{pd.Timestamp(value):%d %b %Y}"  # type: ignore[arg-type]
+    return "" if is_missing(value) else f"{pd.Timestamp(value):%d %b %Y}"  # type: ignore[arg-type]
 
 
 def _updates_text(history: pd.DataFrame | None) -> str:
@@ -669,10 +443,10 @@ def _updates_text(history: pd.DataFrame | None) -> str:
     lines = []
     latest = history[HISTORY_COLUMNS].head(UPDATES_SHOWN)
     for when, who, what, comment in latest.itertuples(index=False, name=None):
-        line = f"{_when(when)}, {'' if _is_missing(who) else who}: "
-        line += _truncate("" if _is_missing(what) else str(what), UPDATE_TEXT_MAX)
-        if not _is_missing(comment) and str(comment).strip():
-            line += f" — “{_truncate(str(comment).strip(), UPDATE_TEXT_MAX)}”"
+        line = f"{_when(when)}, {'' if is_missing(who) else who}: "
+        line += truncate("" if is_missing(what) else str(what), UPDATE_TEXT_MAX)
+        if not is_missing(comment) and str(comment).strip():
+            line += f" — “{truncate(str(comment).strip(), UPDATE_TEXT_MAX)}”"
         lines.append(line)
     more = len(history) - UPDATES_SHOWN
     if more > 0:
@@ -680,7 +454,7 @@ def _updates_text(history: pd.DataFrame | None) -> str:
     return "\n".join(lines)
 
 
-def _plan_facts(pdf: _SummaryPdf, plan: PlanRecord) -> None:
+def _plan_facts(pdf: MarkedPdf, plan: PlanRecord) -> None:
     wards = ", ".join(plan.ward_names or plan.ward_codes) or "None recorded"
     review = _day(plan.review_on) or "Not set"
     facts = [
@@ -694,8 +468,8 @@ def _plan_facts(pdf: _SummaryPdf, plan: PlanRecord) -> None:
         ("Wards", wards),
         ("Partners", ", ".join(plan.partners) or "None recorded"),
     ]
-    pdf.set_font(_FONT, "", 9)
-    label_style = FontFace(emphasis="BOLD", color=_GREY)
+    pdf.set_font(FONT, "", 9)
+    label_style = FontFace(emphasis="BOLD", color=GREY)
     with pdf.table(
         col_widths=(25, 65, 25, 65),
         first_row_as_headings=False,
@@ -718,26 +492,9 @@ def _plan_facts(pdf: _SummaryPdf, plan: PlanRecord) -> None:
             row.cell(pdf.plain(value), colspan=3)
 
 
-def _small_table(
-    pdf: _SummaryPdf, headings: tuple[str, ...], rows: list[tuple[str, ...]], widths
-) -> None:
-    pdf.set_font(_FONT, "", 8.5)
-    with pdf.table(
-        col_widths=widths,
-        borders_layout=TableBordersLayout.HORIZONTAL_LINES,
-        headings_style=FontFace(emphasis="BOLD", fill_color=_HEADING_FILL),
-        text_align="LEFT",
-        line_height=4.2,
-        padding=(1, 1.5),
-    ) as table:
-        table.row(headings)
-        for values in rows:
-            table.row([pdf.plain(value) for value in values])
-
-
-def _evidence(pdf: _SummaryPdf, evidence: PlanEvidenceSummary) -> None:
+def _evidence(pdf: MarkedPdf, evidence: PlanEvidenceSummary) -> None:
     pdf.heading("Evidence")
-    pdf.set_font(_FONT, "B", 10)
+    pdf.set_font(FONT, "B", 10)
     pdf.multi_cell(
         0,
         5,
@@ -755,7 +512,7 @@ def _evidence(pdf: _SummaryPdf, evidence: PlanEvidenceSummary) -> None:
             f"Bar chart of incidents per month in the plan area, {evidence.period_label}",
         )
     else:
-        pdf.paragraph("No monthly counts for this period.", colour=_GREY)
+        pdf.paragraph("No monthly counts for this period.", colour=GREY)
     if evidence.comparison_lines:
         pdf.bullets(evidence.comparison_lines)
     if evidence.assessment_lines:
@@ -765,19 +522,19 @@ def _evidence(pdf: _SummaryPdf, evidence: PlanEvidenceSummary) -> None:
     pdf.heading("Assets nearby", size=10.5, keep_mm=20)
     assets = evidence.assets_nearby
     if assets is None or assets.empty:
-        pdf.paragraph("No assets recorded near the area.", colour=_GREY)
+        pdf.paragraph("No assets recorded near the area.", colour=GREY)
     else:
         require_columns(assets, ("name", "kind", "distance_m"), "evidence.assets_nearby")
         rows = [
-            (str(name), _kind_label(kind), "" if _is_missing(d) else f"{float(d):,.0f} m")
+            (str(name), _kind_label(kind), "" if is_missing(d) else f"{float(d):,.0f} m")
             for name, kind, d in assets[["name", "kind", "distance_m"]].itertuples(index=False)
         ]
-        _small_table(pdf, ("Name", "Kind", "Distance"), rows, (100, 50, 30))
+        small_table(pdf, ("Name", "Kind", "Distance"), rows, (100, 50, 30))
 
     pdf.heading("Other plans overlapping this area", size=10.5, keep_mm=20)
     overlapping = evidence.overlapping
     if overlapping is None or overlapping.empty:
-        pdf.paragraph("No other plan overlaps this area.", colour=_GREY)
+        pdf.paragraph("No other plan overlaps this area.", colour=GREY)
     else:
         require_columns(overlapping, ("title", "status", "overlap_pct"), "evidence.overlapping")
         rows = [
@@ -786,7 +543,7 @@ def _evidence(pdf: _SummaryPdf, evidence: PlanEvidenceSummary) -> None:
                 index=False
             )
         ]
-        _small_table(pdf, ("Plan", "Status", "Overlap"), rows, (110, 40, 30))
+        small_table(pdf, ("Plan", "Status", "Overlap"), rows, (110, 40, 30))
 
     if evidence.area_map_png:
         pdf.heading("Plan area", keep_mm=80)
@@ -796,12 +553,12 @@ def _evidence(pdf: _SummaryPdf, evidence: PlanEvidenceSummary) -> None:
 
 
 def _kind_label(kind: object) -> str:
-    text = "" if _is_missing(kind) else str(kind).replace("_", " ")
+    text = "" if is_missing(kind) else str(kind).replace("_", " ")
     return text[:1].upper() + text[1:]
 
 
 def _percent(share: object) -> str:
-    return "" if _is_missing(share) else f"{float(share):.0f}%"  # type: ignore[arg-type]
+    return "" if is_missing(share) else f"{float(share):.0f}%"  # type: ignore[arg-type]
 
 
 def _flag_counts(flags: pd.Series) -> str:
@@ -811,30 +568,30 @@ def _flag_counts(flags: pd.Series) -> str:
 
 
 def _actions(
-    pdf: _SummaryPdf, plan_actions: pd.DataFrame, histories: dict[int, pd.DataFrame]
+    pdf: MarkedPdf, plan_actions: pd.DataFrame, histories: dict[int, pd.DataFrame]
 ) -> None:
     pdf.heading(f"Actions ({len(plan_actions)})", keep_mm=45)
     if plan_actions.empty:
-        pdf.paragraph("No actions yet.", colour=_GREY)
+        pdf.paragraph("No actions yet.", colour=GREY)
         return
     pdf.paragraph(_flag_counts(plan_actions["flag"]).capitalize() + ".", size=9.5)
     pdf.paragraph(
         "Overdue and at-risk actions are in bold, marked OVERDUE or AT RISK. Under each action: "
         f"its last {UPDATES_SHOWN} updates, newest first.",
         size=8,
-        colour=_GREY,
+        colour=GREY,
     )
-    update_style = FontFace(size_pt=7.5, color=_GREY)
+    update_style = FontFace(size_pt=7.5, color=GREY)
     top = CellBordersLayout.TOP
     for theme, rows in plan_actions.groupby("vru_theme", sort=True):
         if pdf.will_page_break(50):  # the theme, the column names and a first action together
             pdf.add_page()
         pdf.ln(2)
-        pdf.set_font(_FONT, "", 8.5)
+        pdf.set_font(FONT, "", 8.5)
         with pdf.table(
             col_widths=(14, 70, 36, 20, 19, 21),
             borders_layout=TableBordersLayout.NONE,
-            headings_style=FontFace(emphasis="BOLD", fill_color=_HEADING_FILL),
+            headings_style=FontFace(emphasis="BOLD", fill_color=HEADING_FILL),
             num_heading_rows=2,  # the theme is a heading row, so it repeats on each new page
             text_align="LEFT",
             line_height=4.2,
@@ -851,9 +608,9 @@ def _actions(
                 style = FontFace(emphasis="BOLD", fill_color=fill) if attention else None
                 status = ACTION_STATUS_LABELS[ActionStatus(action.status)]
                 owner = str(action.owner_agency)
-                if not _is_missing(action.owner_name):
+                if not is_missing(action.owner_name):
                     owner += f"\n{action.owner_name}"
-                description = _truncate(str(action.description), DESCRIPTION_MAX)
+                description = truncate(str(action.description), DESCRIPTION_MAX)
                 row = table.row(style=style)
                 # the number spans the action and its updates: fpdf2 keeps a row span on one page
                 row.cell(f"#{action.action_id}", rowspan=2, border=top)
@@ -934,18 +691,18 @@ def plan_summary_pdf(
         .drop(columns="_rank")
     )
 
-    pdf = _SummaryPdf(marking.strip(), f"{today:%d %b %Y}", synthetic)
+    pdf = MarkedPdf(marking.strip(), f"{today:%d %b %Y}", synthetic)
     pdf.set_title(pdf.plain(plan.title))
     pdf.set_subject(pdf.plain(f"{marking.strip()}: problem-solving plan summary"))
     pdf.set_creator("Community Safety Map")
     pdf.set_lang("en-GB")
     pdf.add_page()
-    pdf.set_font(_FONT, "B", 16)
+    pdf.set_font(FONT, "B", 16)
     pdf.multi_cell(0, 7.5, pdf.plain(plan.title), align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     pdf.paragraph(
         f"Problem-solving plan {plan.plan_id}: summary for the task-and-finish meeting",
         size=9,
-        colour=_GREY,
+        colour=GREY,
     )
     pdf.ln(2)
     _plan_facts(pdf, plan)

@@ -76,7 +76,7 @@ def when_counts(version: str, role: Role | None, question: Question) -> tuple[in
 def analysis(
     version: str, role: Role | None, borough_code: str, question: Question
 ) -> hotspot_analysis.HotspotAnalysis:
-    """Gi*, density and concentration for the question, over the whole borough's grid."""
+    """Gi* and concentration for the question, over the whole borough's grid."""
     selection = _when_selection(
         version, role, question.start, question.end, question.categories, question.when
     )

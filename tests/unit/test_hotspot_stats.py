@@ -456,7 +456,7 @@ def test_repeat_locations_use_the_location_key_when_there_is_one():
 def test_repeat_locations_bad_input():
     with pytest.raises(ValueError, match=r"lacks the column.*occurred_on"):
         repeat_locations(pd.DataFrame({"x_bng": [1.0], "y_bng": [1.0]}))
-    with pytest.raises(ValueError, match="precision_m must be positive"):
+    with pytest.raises(ValueError, match=r"precision_m must be at least 0\.001"):
         repeat_locations(pd.DataFrame(columns=["x_bng", "y_bng", "occurred_on"]), precision_m=0)
     empty = repeat_locations(pd.DataFrame(columns=["x_bng", "y_bng", "occurred_on"]))
     assert empty.empty

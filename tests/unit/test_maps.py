@@ -19,8 +19,10 @@ from dashboard.maps import (
     LAYER_CSO,
     LAYER_HOTSPOTS,
     LAYER_PLANS,
+    LAYER_SIGNIFICANT,
     LAYER_WARDS,
     PLAN_STATUS_COLOURS,
+    SIGNIFICANCE_COLOURS,
     DrawnAreaInvalid,
     MapStyle,
     borough_map,
@@ -551,3 +553,41 @@ def test_shapes_that_cannot_be_a_plan_area_are_refused_saying_what_to_do(
     assert isinstance(raised.value, ValueError)
     assert isinstance(raised.value, InvalidInput)
     assert "pick a ward, hotspot cells or a named place, or upload GeoJSON" in str(raised.value)
+
+
+def test_the_gi_star_layer_draws_only_significant_cells_and_starts_switched_off():
+    parts = small_borough()
+    grid = borough_grid(parts["wards"].to_crs(BNG), cell_size_m=250)
+    cells = count_on_grid(grid, np.array([]), np.array([]), cell_size_m=250)
+    cells["gi_z"] = 0.0
+    cells["hotspot_class"] = "not significant"
+    cells.loc[0, ["hotspot_class", "gi_z", "incident_count"]] = ["hot 99%", 4.2, 30]
+    cells.loc[1, ["hotspot_class", "gi_z"]] = ["cold 95%", -2.1]
+    cells.attrs["small_numbers"] = "cells with fewer than 5 incidents are never labelled hot"
+
+    html = map_html(
+        borough_map(
+            **parts,
+            cells_bng=cells,
+            hotspot_breaks=[1],
+            cell_size_m=250,
+            style=MapStyle(),
+            synthetic=False,
+            significance_cells=cells,
+        )
+    )
+
+    assert f'"{LAYER_SIGNIFICANT}"' in html
+    assert html.count("significance-cell ") == 2  # a style per drawn cell: hot and cold only
+    assert html.count('"hotspot_class": "hot 99%"') == 1
+    assert html.count('"hotspot_class": "cold 95%"') == 1
+    assert '"hotspot_class": "not significant"' not in html  # never drawn
+    assert SIGNIFICANCE_COLOURS["hot 99%"] in html
+    assert "Hot spot, 99% confidence" in html
+    assert "never labelled hot" in html
+    # switched off at first (the counts already fill the same squares): in the layer control,
+    # never added to the map
+    layer = re.search(rf'"{re.escape(LAYER_SIGNIFICANT)}" : (feature_group_\w+)', html)[1]
+    assert f"{layer}.addTo(" not in html
+    shown = re.search(rf'"{re.escape(LAYER_HOTSPOTS)}" : (feature_group_\w+)', html)[1]
+    assert f"{shown}.addTo(" in html
