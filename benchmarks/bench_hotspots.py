@@ -6,8 +6,8 @@ migrations, the demo seeder, then N synthetic incidents clustered like the demo'
 
 - reading every incident of the last 12 whole months from the store (``queries.incidents``);
 - ``hotspot_analysis.select_when`` for Friday 18:00-22:00;
-- ``hotspot_analysis.analyse`` on all those incidents: Gi* with 999 permutations, kernel
-  density and concentration on the borough's 250 m grid (the grid is built once, outside);
+- ``hotspot_analysis.analyse`` on all those incidents: Gi* with 999 permutations and
+  concentration on the borough's 250 m grid (the grid is built once, outside);
 - ``patrol_plan.build`` for one CSO, Friday 18:00-22:00 over 12 months (what the Patrol plan
   page and ``python -m dashboard export patrol`` run);
 - the Hotspots page (``pages/hotspots.py``) and the Patrol plan page (``pages/patrol.py``) under
@@ -217,7 +217,7 @@ def table(results: list[SizeResult]) -> str:
         ["select_when Friday 18:00-22:00 (s)", *(f"{r.select_when_s:.3f}" for r in results)],
         ["  incidents in that window", *(f"{r.in_window:,}" for r in results)],
         [
-            "analyse, all of the last 12 months: Gi* 999 permutations + density (s)",
+            "analyse, all of the last 12 months: Gi* with 999 permutations (s)",
             *(f"{r.analyse_s:.2f}" for r in results),
         ],
         ["  hot cells (90% or stronger)", *(f"{r.hot_cells:,}" for r in results)],
