@@ -426,53 +426,35 @@ def route_map_png(
         handles.append(
             Line2D([], [], color=_WALK_COLOUR, linewidth=2.4, label="Walk (straight legs)")
         )
-    if len(bins_xy):
-        axes.scatter(
-            bins_xy[:, 0],
-            bins_xy[:, 1],
-            marker="s",
-            s=45,
-            color=_MAP_BIN_COLOUR,
-            edgecolor="white",
-            linewidth=0.8,
-            zorder=9,
-        )
-        handles.append(static_maps.marker("s", _MAP_BIN_COLOUR, "Knife amnesty bin"))
-    if len(bus_xy):
-        axes.scatter(
-            bus_xy[:, 0],
-            bus_xy[:, 1],
-            marker="o",
-            s=45,
-            color=_MAP_BUS_COLOUR,
-            edgecolor="white",
-            linewidth=0.8,
-            zorder=9,
-        )
-        handles.append(static_maps.marker("o", _MAP_BUS_COLOUR, "Youth Bus stop (in the shift)"))
-    if len(action_xy):
-        axes.scatter(
-            action_xy[:, 0],
-            action_xy[:, 1],
-            marker="D",
-            s=40,
-            color=_MAP_ACTION_COLOUR,
-            edgecolor="white",
-            linewidth=0.8,
-            zorder=9,
-        )
-        for (x, y), label in zip(action_xy, action_labels, strict=True):
-            axes.annotate(
-                label,
-                (x, y),
-                xytext=(5, 4),
-                textcoords="offset points",
-                fontsize=7.5,
-                color=_MAP_ACTION_COLOUR,
-                path_effects=halo,
-                zorder=10,
+    points = (
+        (bins_xy, "s", 45, _MAP_BIN_COLOUR, "Knife amnesty bin"),
+        (bus_xy, "o", 45, _MAP_BUS_COLOUR, "Youth Bus stop (in the shift)"),
+        (action_xy, "D", 40, _MAP_ACTION_COLOUR, "Open action (with its number)"),
+    )
+    for xy, shape, size, colour, label in points:
+        if len(xy):
+            axes.scatter(
+                xy[:, 0],
+                xy[:, 1],
+                marker=shape,
+                s=size,
+                color=colour,
+                edgecolor="white",
+                linewidth=0.8,
+                zorder=9,
             )
-        handles.append(static_maps.marker("D", _MAP_ACTION_COLOUR, "Open action (with its number)"))
+            handles.append(static_maps.marker(shape, colour, label))
+    for (x, y), label in zip(action_xy, action_labels, strict=True):
+        axes.annotate(
+            label,
+            (x, y),
+            xytext=(5, 4),
+            textcoords="offset points",
+            fontsize=7.5,
+            color=_MAP_ACTION_COLOUR,
+            path_effects=halo,
+            zorder=10,
+        )
     if len(start_xy):
         axes.scatter(
             start_xy[:, 0],
