@@ -232,6 +232,8 @@ def seed_demo(
         )
         for spec in plans:
             lead = cso_by_key.get(spec["lead_cso_key"])
+            # entered when the plan started, so "as it stood on" views of past quarters see them
+            opened_at = datetime.combine(date.fromisoformat(spec["started_on"]), time(9, 30))
             session.flush()  # the CSOs' ids
             plan = Plan(
                 title=spec["title"],
@@ -246,7 +248,7 @@ def seed_demo(
                 review_on=date.fromisoformat(spec["review_on"]) if spec["review_on"] else None,
                 status=PlanStatus(spec["status"]),
                 outcome=spec.get("outcome"),
-                created_at=data_import.imported_at,
+                created_at=opened_at,
             )
             session.add(plan)
             session.flush()
@@ -254,7 +256,7 @@ def seed_demo(
                 PlanWard(plan_id=plan.id, ward_code=code, ward_vintage=vintage)
                 for code in spec["ward_codes"]
             )
-            session.add(_seeded_update(PlanUpdate, plan_id=plan.id, at=data_import.imported_at))
+            session.add(_seeded_update(PlanUpdate, plan_id=plan.id, at=opened_at))
             for action_spec in spec["actions"]:
                 action = Action(
                     plan=plan,
@@ -266,13 +268,11 @@ def seed_demo(
                     status=ActionStatus(action_spec["status"]),
                     longitude=action_spec.get("longitude"),
                     latitude=action_spec.get("latitude"),
-                    created_at=data_import.imported_at,
+                    created_at=opened_at,
                 )
                 session.add(action)
                 session.flush()
-                session.add(
-                    _seeded_update(ActionUpdate, action_id=action.id, at=data_import.imported_at)
-                )
+                session.add(_seeded_update(ActionUpdate, action_id=action.id, at=opened_at))
         demo_cso = cso_by_key[DEMO_CSO_KEY]
         for email, label in DEMO_USERS:
             role, agency = _DEMO_USER_ROLES[email]

@@ -1181,3 +1181,33 @@ def user_has_plan_history(session: Session, user_id: int) -> bool:
         select(PlanUpdate.id).where(PlanUpdate.changed_by_user_id == user_id),
     )
     return any(session.scalar(check.limit(1)) is not None for check in checks)
+
+
+UPDATE_TRAIL_COLUMNS = ["id", "changed_at", "changes"]
+
+
+def update_trails(engine: Engine, role: Role | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every action's and every plan's update trail, oldest first, for "as it stood on" views.
+
+    Returns (action updates with ``action_id``, plan updates with ``plan_id``), each with
+    ``UPDATE_TRAIL_COLUMNS``; ``changes`` is the stored JSON text.
+    """
+    require(role, Permission.VIEW_PLANS)
+    with session_scope(engine) as session:
+        action_rows = session.execute(
+            select(
+                ActionUpdate.action_id,
+                ActionUpdate.id,
+                ActionUpdate.changed_at,
+                ActionUpdate.changes,
+            ).order_by(ActionUpdate.id)
+        ).all()
+        plan_rows = session.execute(
+            select(
+                PlanUpdate.plan_id, PlanUpdate.id, PlanUpdate.changed_at, PlanUpdate.changes
+            ).order_by(PlanUpdate.id)
+        ).all()
+    return (
+        pd.DataFrame(action_rows, columns=["action_id", *UPDATE_TRAIL_COLUMNS]),
+        pd.DataFrame(plan_rows, columns=["plan_id", *UPDATE_TRAIL_COLUMNS]),
+    )
