@@ -209,7 +209,7 @@ def incidents(engine: Engine, selection: IncidentFilter, role: Role | None) -> p
 
     Columns: ``x_bng``, ``y_bng`` (EPSG:27700 metres), ``ward_code`` and ``category``
     (categoricals), ``occurred_on`` (datetime64, midnight), ``occurred_at`` (datetime64, NaT where
-    the source has no time of day), ``knife`` and ``domestic_abuse``
+    the source has no time of day), ``knife``, ``gun`` and ``domestic_abuse``
     (bool), ``under_25`` (nullable boolean: missing where the source records no age),
     ``date_precision`` (categorical: "day", or "month" where the source gives the month only).
     """
@@ -233,6 +233,7 @@ def incidents(engine: Engine, selection: IncidentFilter, role: Role | None) -> p
         Incident.occurred_on,
         Incident.occurred_at,
         Incident.knife,
+        Incident.gun,
         Incident.domestic_abuse,
         Incident.under_25,
         Incident.date_precision,
@@ -259,6 +260,7 @@ def incidents(engine: Engine, selection: IncidentFilter, role: Role | None) -> p
             "occurred_on": pd.to_datetime(frame["occurred_on"]).astype("datetime64[s]"),
             "occurred_at": pd.to_datetime(frame["occurred_at"]).astype("datetime64[s]"),
             "knife": frame["knife"].astype(bool),
+            "gun": frame["gun"].astype(bool),
             "domestic_abuse": frame["domestic_abuse"].astype(bool),
             "under_25": frame["under_25"].astype("boolean"),
             "date_precision": frame["date_precision"].astype("category"),
