@@ -54,6 +54,7 @@ bench: $(DEV) $(NODE_DEPS)
 	$(BIN)/python benchmarks/bench_map.py
 	$(BIN)/python benchmarks/bench_hotspots.py
 	$(BIN)/python benchmarks/bench_import.py
+	$(BIN)/python benchmarks/bench_quarterly.py
 
 lint: $(DEV)
 	$(BIN)/ruff check .

@@ -23,6 +23,9 @@ PAGES = {
     "pages/patrol.py": st.Page(
         "pages/patrol.py", title="Patrol plan", icon=":material/directions_walk:"
     ),
+    "pages/quarterly.py": st.Page(
+        "pages/quarterly.py", title="Quarterly", icon=":material/insights:"
+    ),
     "pages/plans.py": st.Page("pages/plans.py", title="Plans", icon=":material/assignment:"),
     "pages/new_plan.py": st.Page(
         "pages/new_plan.py", title="New plan", icon=":material/add_location_alt:"

@@ -35,6 +35,8 @@ class Permission(enum.StrEnum):
     MANAGE_PLANS = "manage_plans"  # create and edit plans; add and update any action
     UPDATE_AGENCY_ACTIONS = "update_agency_actions"  # add and update their own agency's actions
     LOG_PATROLS = "log_patrols"  # plan patrols and record them as done
+    SEE_SMALL_NUMBERS = "see_small_numbers"  # quarterly counts under the threshold, unrounded
+    MAKE_INTERNAL_PACK = "make_internal_pack"  # a quarterly pack without suppression
 
 
 _EVERYONE_SIGNED_IN = frozenset(
@@ -53,9 +55,12 @@ _LOGS_PATROLS = frozenset({Permission.LOG_PATROLS})
 
 # The one permission table. A role not listed here (or no role) may do nothing.
 PERMISSIONS: dict[Role, frozenset[Permission]] = {
-    Role.CSO: _EVERYONE_SIGNED_IN | _RUNS_PLANS | _LOGS_PATROLS,
+    Role.CSO: _EVERYONE_SIGNED_IN | _RUNS_PLANS | _LOGS_PATROLS | {Permission.SEE_SMALL_NUMBERS},
     Role.PARTNER: _EVERYONE_SIGNED_IN | {Permission.UPDATE_AGENCY_ACTIONS},
-    Role.ANALYST: _EVERYONE_SIGNED_IN | _RUNS_PLANS | _LOGS_PATROLS | {Permission.LOAD_DATA},
+    Role.ANALYST: _EVERYONE_SIGNED_IN
+    | _RUNS_PLANS
+    | _LOGS_PATROLS
+    | {Permission.LOAD_DATA, Permission.SEE_SMALL_NUMBERS, Permission.MAKE_INTERNAL_PACK},
     Role.ADMIN: frozenset(Permission),
 }
 
@@ -63,6 +68,7 @@ PERMISSIONS: dict[Role, frozenset[Permission]] = {
 PAGE_PERMISSIONS: dict[str, Permission] = {
     "pages/map.py": Permission.VIEW_MAP,
     "pages/hotspots.py": Permission.VIEW_INCIDENTS,
+    "pages/quarterly.py": Permission.VIEW_PLANS,
     "pages/patrol.py": Permission.LOG_PATROLS,
     "pages/plans.py": Permission.VIEW_PLANS,
     "pages/new_plan.py": Permission.MANAGE_PLANS,

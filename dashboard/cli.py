@@ -20,12 +20,12 @@ from pathlib import Path
 import geopandas as gpd
 from sqlalchemy import Engine
 
-from dashboard import hotspots, patrol_plan, plans
+from dashboard import hotspots, patrol_plan, plans, quarterly_pack, quarterly_report
 from dashboard.access import Role
 from dashboard.config import DATA_DIR, MAPPINGS_DIR, Settings, load_settings
 from dashboard.dates import today_in_london, whole_months_window
 from dashboard.demo import seed_demo
-from dashboard.errors import CommunitySafetyError, ImportRefused, InvalidInput
+from dashboard.errors import CommunitySafetyError, ImportRefused, InvalidInput, NotAllowed
 from dashboard.exports import export_public_map
 from dashboard.geo import BNG
 from dashboard.importers.extract import load_mapping
@@ -37,6 +37,7 @@ from dashboard.importers.validation import ROWS_SHOWN_ON_SCREEN, check_size
 from dashboard.patrol import DEFAULT_DETOUR_FACTOR, DEFAULT_DWELL_MIN
 from dashboard.patrol_exports import patrol_brief_pdf, route_csv, route_gpx, route_map_png
 from dashboard.public_map import read_public_snapshot
+from dashboard.quarterly import Quarter
 from dashboard.static_assets import prepare_static
 from dashboard.store import queries
 from dashboard.store.models import AssetKind
@@ -290,6 +291,96 @@ def _export_patrol(settings: Settings, arguments: argparse.Namespace) -> int:
     return 0
 
 
+def _out_file(path: Path, suffix: str, option: str) -> None:
+    """Refuse an output path that is not a ``suffix`` file in an existing folder."""
+    if path.suffix.lower() != suffix:
+        raise InvalidInput(f"{option} must end in {suffix}; {path.name!r} does not")
+    if path.is_dir() or not path.parent.is_dir():
+        raise InvalidInput(f"{option} must be a file in an existing folder; {path} is not")
+
+
+def _pack_quarter(asked: str | None, inputs: quarterly_report.ReportInputs, today: date) -> Quarter:
+    """The quarter ``--quarter`` names (the last complete one the data covers when omitted)."""
+    available = quarterly_report.quarters_available(inputs)
+    span = inputs.data_span
+    if not available or span is None:
+        covered = f" (it runs from {span[0]:%d %b %Y} to {span[1]:%d %b %Y})" if span else ""
+        raise InvalidInput(
+            f"The incidents cover no complete quarter{covered}; a pack needs a whole quarter "
+            "of data. Import more (python -m dashboard import police-uk FILE) and try again"
+        )
+    listed = ", ".join(quarter.label for quarter in available)
+    if asked is None:
+        return quarterly_report.default_quarter(inputs, today) or available[0]
+    try:
+        quarter = Quarter.parse(asked)
+    except InvalidInput as error:
+        raise InvalidInput(f"--quarter: {error}. The data covers {listed}") from None
+    if quarter not in available:
+        raise InvalidInput(
+            f"--quarter: the data does not cover the whole of {quarter.label} "
+            f"({quarter.months_label}); it covers {listed}"
+        )
+    return quarter
+
+
+def _export_quarterly_pack(settings: Settings, arguments: argparse.Namespace) -> int:
+    """Build the quarterly pack as the Quarterly page does and write the PDF (and workbook)."""
+    out: Path = arguments.out
+    workbook_out: Path | None = arguments.workbook
+    _out_file(out, ".pdf", "OUT")
+    if workbook_out is not None:
+        _out_file(workbook_out, ".xlsx", "--workbook")
+        if workbook_out.resolve() == out.resolve():
+            raise InvalidInput("--workbook must be another file than OUT")
+    engine = make_engine(settings.database_url)
+    require_current_schema(engine)
+    if queries.incident_span(engine, OPERATOR) is None:
+        raise InvalidInput(
+            "No incidents are loaded, so there is nothing to report; import some first "
+            "(python -m dashboard import police-uk FILE, or fetch police-uk)"
+        )
+    today = today_in_london()
+    synthetic = queries.dataset_info(engine).get("synthetic") == "true"
+    inputs = quarterly_report.read_inputs(engine, OPERATOR, settings.borough_code, today, synthetic)
+    quarter = _pack_quarter(arguments.quarter, inputs, today)
+    suppress = quarterly_report.must_suppress(
+        OPERATOR, for_pack=True, internal_pack=arguments.internal
+    )
+    if arguments.internal and suppress:  # the operator may; a narrower role would land here
+        raise NotAllowed("--internal: this role may not make a pack without suppression")
+    report = quarterly_report.build_report(
+        inputs, quarter, suppress=suppress, threshold=settings.small_number_threshold
+    )
+    pdf = quarterly_pack.pack_pdf(
+        report,
+        borough_name=settings.borough_name,
+        generated_on=today,
+        marking=settings.protective_marking,
+    )
+    workbook = (
+        quarterly_pack.pack_workbook(
+            report,
+            marking=settings.protective_marking,
+            generated_on=today,
+            borough_name=settings.borough_name,
+        )
+        if workbook_out is not None
+        else None
+    )
+    _write_atomically(out, pdf)
+    also = ""
+    if workbook is not None and workbook_out is not None:
+        _write_atomically(workbook_out, workbook)
+        also = f"; workbook {workbook_out} ({len(workbook) / 1024:,.0f} KB)"
+    kind = "internal (small numbers not suppressed)" if not suppress else "suppressed"
+    sys.stdout.write(
+        f"{out}: {quarterly_pack.page_count(pdf)} pages, {len(pdf) / 1024:,.0f} KB, "
+        f"{quarter.label}, {kind}{also}\n"
+    )
+    return 0
+
+
 def _add_user(settings: Settings, arguments: argparse.Namespace) -> int:
     """Register someone (the first administrator, typically) from the command line."""
     engine = make_engine(settings.database_url)
@@ -431,6 +522,12 @@ EXPORTS = {
         "hours, in walking order, as GPX (phone), CSV (spreadsheet) or a PDF brief with a map; "
         "the same plan as the Patrol plan page",
     ),
+    "quarterly-pack": (
+        _export_quarterly_pack,
+        "the Violence Strategic Delivery Group's quarterly pack as a PDF for the meeting papers "
+        "(small numbers suppressed unless --internal), and its tables as an Excel workbook "
+        "with --workbook; the same figures as the Quarterly page",
+    ),
 }
 PATROL_EXAMPLE = f"""examples:
   python -m dashboard export patrol --cso "Samir Ferreira" --weekday FRI,SAT \\
@@ -514,6 +611,38 @@ def _add_patrol_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+QUARTERLY_PACK_EXAMPLE = """examples:
+  python -m dashboard export quarterly-pack --quarter 2025/26-Q2 pack.pdf
+  python -m dashboard export quarterly-pack --internal --workbook tables.xlsx pack.pdf
+
+PROTECTIVE_MARKING sets the marking on every page, SMALL_NUMBER_THRESHOLD the
+suppression threshold and BOROUGH_NAME the cover's borough. On any error nothing
+is written and the exit status is 2."""
+
+
+def _add_quarterly_pack_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "out", metavar="OUT", type=Path, help="the PDF to write (replaced whole, never half)"
+    )
+    parser.add_argument(
+        "--quarter",
+        metavar="QUARTER",
+        help="the financial quarter, e.g. 2025/26-Q2 or '2025/26 Q2' (Q1 is April-June; "
+        "default: the last complete quarter the data covers)",
+    )
+    parser.add_argument(
+        "--internal",
+        action="store_true",
+        help="an internal pack: small numbers shown exactly, not suppressed (not for circulation)",
+    )
+    parser.add_argument(
+        "--workbook",
+        metavar="OUT.xlsx",
+        type=Path,
+        help="also write the pack's tables as an Excel workbook",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface."""
     parser = argparse.ArgumentParser(
@@ -592,6 +721,15 @@ def build_parser() -> argparse.ArgumentParser:
                 formatter_class=argparse.RawDescriptionHelpFormatter,
             )
             _add_patrol_arguments(kind)
+        elif name == "quarterly-pack":
+            kind = kinds.add_parser(
+                name,
+                help=help_text,
+                description=textwrap.fill(help_text[0].upper() + help_text[1:] + ".", 79),
+                epilog=QUARTERLY_PACK_EXAMPLE,
+                formatter_class=argparse.RawDescriptionHelpFormatter,
+            )
+            _add_quarterly_pack_arguments(kind)
         else:
             kind = kinds.add_parser(name, help=help_text, description=help_text)
             kind.add_argument("out_dir", metavar="DIR", type=Path, help="the folder to write")

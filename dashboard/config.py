@@ -39,6 +39,8 @@ SETTING_NAMES = (
     "PLACES_FILE",
     "HARM_INDEX_FILE",
     "HOTSPOT_MIN_COUNT",
+    "SMALL_NUMBER_THRESHOLD",
+    "PROTECTIVE_MARKING",
 )
 DEFAULT_PUBLIC_DIR = PROJECT_ROOT / "data" / "public"
 # Named places (estates, town centres) plan areas can be picked from; the demo's by default
@@ -69,6 +71,8 @@ class Settings:
     places_file: str = str(DEFAULT_PLACES_FILE)  # GeoJSON polygons with a "name" property
     harm_index_file: str = str(DEFAULT_HARM_INDEX_FILE)
     hotspot_min_count: int = 5  # a cell with fewer incidents is never called a hotspot
+    small_number_threshold: int = 10  # counts under it are hidden for partners and in packs
+    protective_marking: str = "OFFICIAL-SENSITIVE"  # top and bottom of every page of the pack
 
     @property
     def tiles_url(self) -> str | None:
@@ -142,13 +146,20 @@ def load_settings(
                 "MAX_IMPORT_MB must be a whole number of megabytes, "
                 f"got {fields['max_import_mb']!r}"
             ) from error
-    if "hotspot_min_count" in fields:
-        text = str(fields["hotspot_min_count"]).strip()
-        if not text.isdigit():
-            raise ConfigurationError(
-                f"HOTSPOT_MIN_COUNT must be a whole number of incidents (0 or more), got {text!r}"
-            )
-        fields["hotspot_min_count"] = int(text)
+    for name, lowest in (("hotspot_min_count", 0), ("small_number_threshold", 1)):
+        if name in fields:
+            text = str(fields[name]).strip()
+            if not text.isdigit() or int(text) < lowest:
+                raise ConfigurationError(
+                    f"{name.upper()} must be a whole number of incidents ({lowest} or more), "
+                    f"got {text!r}"
+                )
+            fields[name] = int(text)
+    if "protective_marking" in fields and not str(fields["protective_marking"]).strip():
+        raise ConfigurationError(
+            "PROTECTIVE_MARKING is set but empty; unset it for OFFICIAL-SENSITIVE, or give the "
+            "marking the pack must carry"
+        )
     if "demo_mode" in fields:
         fields["demo_mode"] = str(fields["demo_mode"]).strip().lower() in TRUE_WORDS
     return Settings(**fields)

@@ -435,9 +435,9 @@ def significance_legend(small_numbers: str) -> list[str]:
 
 def _popup(lines: list[tuple[str, str]], title: str) -> folium.Popup:
     body = "".join(
-        f"<div><strong>{html.escape(label)}:</strong> {html.escape(text)}</div>"
-        for label, text in lines
-        if text
+        f"<div><strong>{html.escape(label)}:</strong> {html.escape(value)}</div>"
+        for label, value in lines
+        if value
     )
     return folium.Popup(
         f"<div><h4 style='margin:0 0 4px'>{html.escape(title)}</h4>{body}</div>", max_width=320
@@ -734,7 +734,8 @@ class DrawnAreaInvalid(InvalidInput, ValueError):
     """
 
 
-def _text(value: object) -> str:
+def text(value: object) -> str:
+    """``value`` as text safe inside HTML ("" for missing values)."""
     return html.escape(str(value)) if value is not None and not pd.isna(value) else ""
 
 
@@ -814,10 +815,10 @@ def add_plan_layer(fmap: folium.Map, plans: gpd.GeoDataFrame, tooltips: bool = T
         features = gpd.GeoDataFrame(
             {
                 "plan_id": plans["plan_id"].astype(int).to_numpy(),
-                "title": [_text(title) for title in plans["title"]],
+                "title": [text(title) for title in plans["title"]],
                 "status": statuses,
                 "status_label": [PLAN_STATUS_LABELS[status] for status in statuses],
-                "sara_stage": [_text(stage).capitalize() for stage in plans["sara_stage"]],
+                "sara_stage": [text(stage).capitalize() for stage in plans["sara_stage"]],
                 "open_actions": plans["open_actions"].astype(int).to_numpy(),
                 "overdue_actions": overdue,
                 "at_risk_actions": plans["at_risk_actions"].astype(int).to_numpy(),
@@ -1107,7 +1108,7 @@ def add_action_layer(fmap: folium.Map, actions: pd.DataFrame) -> None:
                 icon_size=(18, 18),
                 icon_anchor=(9, 9),
             ),
-            tooltip=_text(row.description),
+            tooltip=text(row.description),
             popup=_popup(
                 [("Action", str(row.description)), ("Status", status.replace("_", " "))],
                 f"Action {row.action_id}",
@@ -1206,7 +1207,7 @@ def plan_detail_map(
             **_plan_style(status, overdue=False, css=f"plan-area plan-{status}"),
             "fillOpacity": 0.05,  # the cells beneath must stay readable
         },
-        properties={"title": _text(title), "status": PLAN_STATUS_LABELS[status]},
+        properties={"title": text(title), "status": PLAN_STATUS_LABELS[status]},
         tooltip=folium.GeoJsonTooltip(fields=["title", "status"], aliases=["Plan", "Status"]),
         pane=_plan_pane(fmap),
     )

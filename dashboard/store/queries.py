@@ -8,7 +8,7 @@ from datetime import date, time
 import geopandas as gpd
 import pandas as pd
 import shapely
-from sqlalchemy import Engine, and_, func, or_, select
+from sqlalchemy import Engine, Integer, and_, func, or_, select
 
 from dashboard.access import Permission, Role, require
 from dashboard.geo import WGS84
@@ -17,6 +17,7 @@ from dashboard.store.models import (
     AssetKind,
     Cso,
     CsoAssignment,
+    DataImport,
     DatasetInfo,
     Incident,
     Ward,
@@ -283,3 +284,29 @@ def table_counts(engine: Engine, table_names: list[str], role: Role | None) -> d
             table = Ward.metadata.tables[name]
             counts[name] = connection.execute(select(func.count()).select_from(table)).scalar_one()
     return counts
+
+
+SOURCE_COLUMNS = ["source", "incidents", "first_on", "last_on", "month_only", "last_imported_at"]
+
+
+def incident_sources(engine: Engine, role: Role | None) -> pd.DataFrame:
+    """Per incident source: incidents, first and last dates, month-only count, last import.
+
+    Columns ``SOURCE_COLUMNS``; ``last_imported_at`` is missing for incidents of no import.
+    """
+    require(role, Permission.VIEW_DATA_SOURCES)
+    with session_scope(engine) as session:
+        rows = session.execute(
+            select(
+                Incident.source,
+                func.count(Incident.id),
+                func.min(Incident.occurred_on),
+                func.max(Incident.occurred_on),
+                func.sum((Incident.date_precision == "month").cast(Integer)),
+                func.max(DataImport.imported_at),
+            )
+            .outerjoin(DataImport, DataImport.id == Incident.import_id)
+            .group_by(Incident.source)
+            .order_by(Incident.source)
+        ).all()
+    return pd.DataFrame(rows, columns=SOURCE_COLUMNS)

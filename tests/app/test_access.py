@@ -12,6 +12,7 @@ from tests.app.conftest import signed_in
 PAGE_TITLES = {
     "pages/map.py": "Wandsworth: community safety map",
     "pages/hotspots.py": "Wandsworth: hotspots",
+    "pages/quarterly.py": "Quarterly dashboard",
     "pages/patrol.py": "Plan a patrol",
     "pages/plans.py": "Problem-solving plans",
     "pages/new_plan.py": "Open a problem-solving plan",
@@ -65,6 +66,7 @@ def test_the_navigation_lists_only_allowed_pages():
     assert allowed_pages(Role.PARTNER) == [
         "pages/map.py",
         "pages/hotspots.py",
+        "pages/quarterly.py",
         "pages/plans.py",
         "pages/my_actions.py",
         "pages/wards.py",

@@ -26,11 +26,12 @@ def test_the_first_request_to_a_page_address_runs_inside_the_app(
         expect(page.get_by_text("Demo mode")).to_be_visible()  # the entry script ran
         navigation = page.get_by_test_id("stSidebarNav")
         links = navigation.get_by_role("link")
-        expect(links).to_have_count(9)
+        expect(links).to_have_count(10)
         expect(links).to_contain_text(
             [
                 "Map",
                 "Hotspots",
+                "Quarterly",
                 "Patrol plan",
                 "Plans",
                 "New plan",

@@ -44,6 +44,8 @@ def test_significant_cells_draw_toggle_and_give_way_to_the_density_surface(
     page.get_by_text("Kernel density", exact=True).click()
 
     expect(leaflet.locator("img.density-surface")).to_have_count(1, timeout=30_000)
+    # while a rerun finishes, the old map's frame can stay beside the new one for a moment
+    expect(page.locator(MAP_FRAME)).to_have_count(1, timeout=30_000)
     expect(leaflet.locator("path.significance-cell")).to_have_count(0)
     assert leaflet.locator("img.density-surface").evaluate("img => img.naturalWidth") > 50
     page.screenshot(path=str(ARTIFACTS / "hotspots-density.png"))
