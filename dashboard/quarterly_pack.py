@@ -43,7 +43,14 @@ from openpyxl.styles import Font, PatternFill
 from openpyxl.utils import get_column_letter
 
 from dashboard import emerging_hotspots, hotspots, quarterly, static_maps
-from dashboard.action_plan import RAG_AMBER, RAG_GREEN, RAG_NONE, RAG_RED, RAG_RULES
+from dashboard.action_plan import (
+    PROGRESS_COLUMNS,
+    RAG_AMBER,
+    RAG_GREEN,
+    RAG_NONE,
+    RAG_RED,
+    RAG_RULES,
+)
 from dashboard.dates import today_in_london
 from dashboard.pdf import FONT, GREY, HEADING_FILL, MarkedPdf, formula_safe, is_missing, truncate
 from dashboard.plans import ACTION_STATUS_LABELS, PLAN_STATUS_LABELS, SARA_LABELS, VRU_THEMES
@@ -870,18 +877,7 @@ def _action_plan(pdf: MarkedPdf, report: QuarterlyReport) -> None:
         rows.append(
             [
                 f"{theme.vru_theme}. {theme.theme}",
-                *(
-                    str(getattr(theme, column))
-                    for column in (
-                        "actions",
-                        "done",
-                        "on_track",
-                        "not_started",
-                        "at_risk",
-                        "overdue",
-                        "dropped",
-                    )
-                ),
+                *(str(getattr(theme, column)) for column in _THEME_COUNTS),
                 _rag_cell(str(theme.rag)),
                 str(theme.why),
             ]
@@ -930,46 +926,62 @@ def _action_rows(actions: pd.DataFrame, quarter_end: date, *, overdue: bool) -> 
     return rows
 
 
-def _actions_due(pdf: MarkedPdf, report: QuarterlyReport) -> None:
-    following = report.quarter.next()
-    _section(pdf, SECTIONS[6])
-    pdf.paragraph(
-        f"Open actions due in {following.label} ({following.months_label}), soonest first, as "
-        f"they stood on {_long_day(report.quarter.end)}.",
-        size=9,
-    )
-    if report.due_next.empty:
-        pdf.paragraph("No open action is due next quarter.", size=9, colour=GREY)
+# the count columns of action_plan.theme_progress, between the theme's name and its RAG
+_THEME_COUNTS = tuple(
+    PROGRESS_COLUMNS[PROGRESS_COLUMNS.index("actions") : PROGRESS_COLUMNS.index("rag")]
+)
+
+
+def _action_section(
+    pdf: MarkedPdf,
+    section: str,
+    intro: str,
+    none_text: str,
+    actions: pd.DataFrame,
+    report: QuarterlyReport,
+    *,
+    overdue: bool,
+) -> None:
+    _section(pdf, section)
+    pdf.paragraph(intro, size=9)
+    if actions.empty:
+        pdf.paragraph(none_text, size=9, colour=GREY)
         return
     pdf.ln(1)
     _table(
         pdf,
-        ["Plan", "Action", "Theme", "Owner", "Due", "Status"],
-        _action_rows(report.due_next, report.quarter.end, overdue=False),
+        ["Plan", "Action", "Theme", "Owner", "Due", "Days overdue" if overdue else "Status"],
+        _action_rows(actions, report.quarter.end, overdue=overdue),
         _ACTION_WIDTHS,
         size=7.5,
         heading_size=7,
+    )
+
+
+def _actions_due(pdf: MarkedPdf, report: QuarterlyReport) -> None:
+    following = report.quarter.next()
+    _action_section(
+        pdf,
+        SECTIONS[6],
+        f"Open actions due in {following.label} ({following.months_label}), soonest first, as "
+        f"they stood on {_long_day(report.quarter.end)}.",
+        "No open action is due next quarter.",
+        report.due_next,
+        report,
+        overdue=False,
     )
 
 
 def _overdue(pdf: MarkedPdf, report: QuarterlyReport) -> None:
-    _section(pdf, SECTIONS[7])
-    pdf.paragraph(
+    _action_section(
+        pdf,
+        SECTIONS[7],
         f"Actions still open after their due date on {_long_day(report.quarter.end)}, longest "
         "overdue first.",
-        size=9,
-    )
-    if report.overdue.empty:
-        pdf.paragraph("No action was overdue at the quarter's end.", size=9, colour=GREY)
-        return
-    pdf.ln(1)
-    _table(
-        pdf,
-        ["Plan", "Action", "Theme", "Owner", "Due", "Days overdue"],
-        _action_rows(report.overdue, report.quarter.end, overdue=True),
-        _ACTION_WIDTHS,
-        size=7.5,
-        heading_size=7,
+        "No action was overdue at the quarter's end.",
+        report.overdue,
+        report,
+        overdue=True,
     )
 
 

@@ -167,7 +167,7 @@ stem = f"quarterly-pack-{quarter.label.replace('/', '-').replace(' ', '-')}"
 pdf_col, book_col = st.columns(2)
 pdf_col.download_button(
     "Download quarterly pack (PDF)",
-    quarterly_ui.pack_pdf(pack_report),
+    quarterly_ui.pack_file(pack_report, "pdf"),
     file_name=f"{stem}{'' if pack_suppressed else '-INTERNAL'}.pdf",
     mime="application/pdf",
     icon=":material/picture_as_pdf:",
@@ -175,7 +175,7 @@ pdf_col.download_button(
 )
 book_col.download_button(
     "Tables (Excel workbook)",
-    quarterly_ui.pack_workbook(pack_report),
+    quarterly_ui.pack_file(pack_report, "xlsx"),
     file_name=f"{stem}{'' if pack_suppressed else '-INTERNAL'}.xlsx",
     mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     icon=":material/table_view:",

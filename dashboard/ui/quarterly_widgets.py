@@ -182,32 +182,24 @@ def action_frame(actions: pd.DataFrame) -> pd.DataFrame:
     return actions[list(ACTION_HEADERS)].rename(columns=ACTION_HEADERS)
 
 
-def pack_pdf(report: QuarterlyReport) -> Callable[[], bytes]:
-    """The pack, drawn only when it is downloaded (the drawing libraries load then too)."""
+def pack_file(report: QuarterlyReport, kind: str) -> Callable[[], bytes]:
+    """The pack as a PDF (``kind`` "pdf") or its tables as a workbook ("xlsx").
+
+    Built only when downloaded; the drawing libraries load then too.
+    """
     config = settings()
     generated = today_in_london()
 
     def build() -> bytes:
         from dashboard import quarterly_pack
 
-        return quarterly_pack.pack_pdf(
-            report,
-            borough_name=config.borough_name,
-            generated_on=generated,
-            marking=config.protective_marking,
-        )
-
-    return build
-
-
-def pack_workbook(report: QuarterlyReport) -> Callable[[], bytes]:
-    """The pack's tables as an Excel workbook, built only when downloaded."""
-    config = settings()
-    generated = today_in_london()
-
-    def build() -> bytes:
-        from dashboard import quarterly_pack
-
+        if kind == "pdf":
+            return quarterly_pack.pack_pdf(
+                report,
+                borough_name=config.borough_name,
+                generated_on=generated,
+                marking=config.protective_marking,
+            )
         return quarterly_pack.pack_workbook(
             report,
             marking=config.protective_marking,
