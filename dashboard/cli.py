@@ -22,6 +22,7 @@ from sqlalchemy import Engine
 
 from dashboard import hotspots, patrol_plan, plans, quarterly_pack, quarterly_report
 from dashboard.access import Role
+from dashboard.backup import backup, check_backup, restore
 from dashboard.config import DATA_DIR, MAPPINGS_DIR, Settings, load_settings
 from dashboard.dates import today_in_london, whole_months_window
 from dashboard.demo import seed_demo
@@ -643,6 +644,30 @@ def _add_quarterly_pack_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _backup(settings: Settings, arguments: argparse.Namespace) -> int:
+    engine = make_engine(settings.database_url)
+    require_current_schema(engine)
+    held = backup(engine, arguments.out)
+    rows = sum(digest.rows for digest in held.values())
+    sys.stdout.write(f"backup written to {arguments.out}: {len(held)} tables, {rows:,} rows\n")
+    return 0
+
+
+def _restore(settings: Settings, arguments: argparse.Namespace) -> int:
+    engine = make_engine(settings.database_url)
+    if not arguments.yes:
+        check_backup(engine, arguments.source)
+        sys.stdout.write(
+            f"{arguments.source} is a sound backup of this store. Restoring it replaces "
+            "everything the store holds now; run again with --yes to do it.\n"
+        )
+        return 0
+    held = restore(engine, arguments.source)
+    rows = sum(digest.rows for digest in held.values())
+    sys.stdout.write(f"restored {arguments.source}: {len(held)} tables, {rows:,} rows\n")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface."""
     parser = argparse.ArgumentParser(
@@ -704,6 +729,21 @@ def build_parser() -> argparse.ArgumentParser:
     police.add_argument("--dry-run", action="store_true", help="fetch and report only")
     undo = commands.add_parser("undo", help="undo an import (see `imports` for the ids)")
     undo.add_argument("import_id", type=int)
+    save = commands.add_parser(
+        "backup",
+        help="write a consistent backup of the store to a file (while the app runs)",
+        description="Write a consistent backup of the store: SQLite's online backup, or "
+        "pg_dump's custom format for PostgreSQL. The file appears whole or not at all.",
+    )
+    save.add_argument("out", metavar="OUT", type=Path)
+    back = commands.add_parser(
+        "restore",
+        help="replace the store's content with a backup (checked first; --yes to do it)",
+        description="Check a backup, then replace the store's content with it and migrate it "
+        "forward if it is older. Without --yes, only checks and says what would happen.",
+    )
+    back.add_argument("source", metavar="IN", type=Path)
+    back.add_argument("--yes", action="store_true", help="really replace the store's content")
     export = commands.add_parser(
         "export",
         help="write files for people outside the app",
@@ -754,6 +794,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _undo(settings, arguments)
         if arguments.command == "fetch":
             return _fetch(settings, arguments)
+        if arguments.command == "backup":
+            return _backup(settings, arguments)
+        if arguments.command == "restore":
+            return _restore(settings, arguments)
         return COMMANDS[arguments.command][0](settings)
     except CommunitySafetyError as error:
         sys.stderr.write(f"error: {error}\n")
