@@ -750,26 +750,23 @@ def build_parser() -> argparse.ArgumentParser:
         description="Write files for people outside the app.",
     )
     kinds = export.add_subparsers(dest="export_kind", required=True, metavar="KIND")
+    # exports with arguments of their own, and the examples their help ends with
+    detailed = {
+        "patrol": (_add_patrol_arguments, PATROL_EXAMPLE),
+        "quarterly-pack": (_add_quarterly_pack_arguments, QUARTERLY_PACK_EXAMPLE),
+    }
     for name, (_handler, help_text) in EXPORTS.items():
-        if name == "patrol":
+        if name in detailed:
+            add_arguments, example = detailed[name]
             kind = kinds.add_parser(
                 name,
                 help=help_text,
                 # the raw formatter keeps the examples' lines; the description is wrapped here
                 description=textwrap.fill(help_text[0].upper() + help_text[1:] + ".", 79),
-                epilog=PATROL_EXAMPLE,
+                epilog=example,
                 formatter_class=argparse.RawDescriptionHelpFormatter,
             )
-            _add_patrol_arguments(kind)
-        elif name == "quarterly-pack":
-            kind = kinds.add_parser(
-                name,
-                help=help_text,
-                description=textwrap.fill(help_text[0].upper() + help_text[1:] + ".", 79),
-                epilog=QUARTERLY_PACK_EXAMPLE,
-                formatter_class=argparse.RawDescriptionHelpFormatter,
-            )
-            _add_quarterly_pack_arguments(kind)
+            add_arguments(kind)
         else:
             kind = kinds.add_parser(name, help=help_text, description=help_text)
             kind.add_argument("out_dir", metavar="DIR", type=Path, help="the folder to write")

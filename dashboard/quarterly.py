@@ -387,7 +387,8 @@ def serious_violence_categories(taxonomy: Taxonomy) -> frozenset[str]:
     return frozenset(key for key, found in taxonomy.categories.items() if found.serious_violence)
 
 
-def _serious(incidents: pd.DataFrame, taxonomy: Taxonomy) -> np.ndarray:
+def is_serious_violence(incidents: pd.DataFrame, taxonomy: Taxonomy) -> np.ndarray:
+    """Which incidents are serious violence by the taxonomy (a boolean array)."""
     serious = list(serious_violence_categories(taxonomy))
     return incidents["category"].isin(serious).to_numpy(dtype=bool)
 
@@ -423,23 +424,27 @@ MEASURES: Mapping[str, Measure] = MappingProxyType(
         "serious_violence": Measure(
             "Serious violence",
             "Every incident in a category the taxonomy counts as serious violence",
-            _serious,
+            is_serious_violence,
         ),
         "knife": Measure(
             "Knife-enabled",
             "Serious violence flagged knife-enabled (possession offences are not counted)",
-            lambda incidents, taxonomy: _serious(incidents, taxonomy) & _flag(incidents, "knife"),
+            lambda incidents, taxonomy: (
+                is_serious_violence(incidents, taxonomy) & _flag(incidents, "knife")
+            ),
         ),
         "gun": Measure(
             "Gun-enabled",
             "Serious violence flagged gun-enabled (possession offences are not counted)",
-            lambda incidents, taxonomy: _serious(incidents, taxonomy) & _flag(incidents, "gun"),
+            lambda incidents, taxonomy: (
+                is_serious_violence(incidents, taxonomy) & _flag(incidents, "gun")
+            ),
         ),
         "domestic_abuse": Measure(
             "Domestic abuse",
             "Serious violence flagged as domestic abuse",
             lambda incidents, taxonomy: (
-                _serious(incidents, taxonomy) & _flag(incidents, "domestic_abuse")
+                is_serious_violence(incidents, taxonomy) & _flag(incidents, "domestic_abuse")
             ),
         ),
         "sexual_offences": Measure(
@@ -456,7 +461,7 @@ MEASURES: Mapping[str, Measure] = MappingProxyType(
             "Under-25 victims",
             "Serious violence against a victim under 25, where the victim's age is recorded",
             lambda incidents, taxonomy: (
-                _serious(incidents, taxonomy) & _flag(incidents, "under_25")
+                is_serious_violence(incidents, taxonomy) & _flag(incidents, "under_25")
             ),
             needs_age=True,
         ),
@@ -572,7 +577,7 @@ def headline_table(
         return np.bincount(positions[mask], minlength=len(window))
 
     covered = np.array([_covers(data_span, q.start, q.end) for q in window])
-    serious = _serious(frame, taxonomy)
+    serious = is_serious_violence(frame, taxonomy)
     serious_counts = per_quarter(serious)
     age_counts = per_quarter(serious & frame["under_25"].astype("boolean").notna().to_numpy())
     this_serious, this_aged = int(serious_counts[-1]), int(age_counts[-1])

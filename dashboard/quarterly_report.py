@@ -118,11 +118,6 @@ class QuarterlyReport:
         return f"{self.quarter.label} ({self.quarter.months_label})"
 
 
-def _serious(incidents: pd.DataFrame, taxonomy: Taxonomy) -> pd.DataFrame:
-    keep = incidents["category"].astype(str).isin(quarterly.serious_violence_categories(taxonomy))
-    return incidents[keep.to_numpy()]
-
-
 def _monthly(incidents: pd.DataFrame, quarter: Quarter) -> pd.DataFrame:
     """Serious violence per month over ``TREND_MONTHS`` months ending with the quarter."""
     last = pd.Period(quarter.end, freq="M")
@@ -184,7 +179,7 @@ def build_report(
     """
     notes: list[str] = []
     span = inputs.data_span
-    serious = _serious(inputs.incidents, inputs.taxonomy)
+    serious = inputs.incidents[quarterly.is_serious_violence(inputs.incidents, inputs.taxonomy)]
     headline = quarterly.headline_table(inputs.incidents, quarter, inputs.taxonomy, data_span=span)
     wards = quarterly.rates_by_ward(inputs.incidents, inputs.wards, quarter, inputs.taxonomy)
     suppressed_cells = 0

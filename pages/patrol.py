@@ -176,7 +176,7 @@ else:
     )
     gpx_col.download_button(
         "Route for a phone (GPX)",
-        patrol_exports.route_gpx(
+        lambda: patrol_exports.route_gpx(
             route, f"Patrol {request.label}", request.shift, on_date=request.on_date
         ),
         file_name=f"{stem}.gpx",
@@ -186,7 +186,7 @@ else:
     )
     csv_col.download_button(
         "Stops (CSV)",
-        patrol_exports.route_csv(route),
+        lambda: patrol_exports.route_csv(route),
         file_name=f"{stem}.csv",
         mime="text/csv",
         icon=":material/download:",

@@ -224,34 +224,27 @@ def request_widgets(
     return request
 
 
-def remove_stop(cell_id: str) -> None:
-    """Take a stop off the route (a button's callback)."""
-    request = st.session_state[_BASE]
-    changed = replace(
-        request,
+def _change_stops(change: Callable[[PatrolRequest], PatrolRequest]) -> None:
+    """Apply ``change`` to the current request and keep its removed and added cells."""
+    current = replace(
+        st.session_state[_BASE],
         removed=tuple(st.session_state[_REMOVED]),
         added=tuple(st.session_state[_ADDED]),
-    ).without_stop(cell_id)
-    st.session_state[_REMOVED], st.session_state[_ADDED] = (
-        list(changed.removed),
-        list(changed.added),
     )
+    changed = change(current)
+    st.session_state[_REMOVED] = list(changed.removed)
+    st.session_state[_ADDED] = list(changed.added)
+
+
+def remove_stop(cell_id: str) -> None:
+    """Take a stop off the route (a button's callback)."""
+    _change_stops(lambda request: request.without_stop(cell_id))
 
 
 def add_stop(cell_id: str | None) -> None:
     """Put a cell on the route (a button's callback); nothing when no cell is chosen."""
-    if not cell_id:
-        return
-    request = st.session_state[_BASE]
-    changed = replace(
-        request,
-        removed=tuple(st.session_state[_REMOVED]),
-        added=tuple(st.session_state[_ADDED]),
-    ).with_stop(cell_id)
-    st.session_state[_REMOVED], st.session_state[_ADDED] = (
-        list(changed.removed),
-        list(changed.added),
-    )
+    if cell_id:
+        _change_stops(lambda request: request.with_stop(cell_id))
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
