@@ -6,7 +6,7 @@ RUNTIME := $(VENV)/.runtime-installed
 DEV := $(VENV)/.dev-installed
 NODE_DEPS := node_modules/.installed
 
-.PHONY: run run-public test bench lint format clean
+.PHONY: run run-public test test-postgres load-test bench lint format clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,9 +45,25 @@ run-public: $(RUNTIME)
 	$(BIN)/python -m dashboard prepare
 	$(BIN)/streamlit run public_app.py --server.port $${PUBLIC_PORT:-8502}
 
+# Tests run on every core (pytest-xdist), a test file per worker; PYTEST_WORKERS=0 runs them in one.
+PYTEST_WORKERS ?= auto
+PYTEST := $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile
+
 test: $(DEV) $(NODE_DEPS)
 	$(BIN)/python -m dashboard prepare-static
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(PYTEST) $(PYTEST_ARGS)
+
+# The same suite with every store a PostgreSQL + PostGIS database, on a throwaway server that
+# tests/postgres_server.py starts and removes (Debian: postgresql, postgresql-15-postgis-3).
+test-postgres: $(DEV) $(NODE_DEPS)
+	$(BIN)/python -m dashboard prepare-static
+	$(BIN)/python -m tests.postgres_server $(PYTEST) $(PYTEST_ARGS)
+
+# 20 readers and 5 editors for five minutes on two app processes sharing one throwaway PostgreSQL,
+# all on 127.0.0.1; fails on any error or lost update. LOAD_ARGS="--duration 60" for a short one.
+load-test: $(DEV)
+	$(BIN)/python -m dashboard prepare-static
+	$(BIN)/python -m tests.postgres_server $(BIN)/python benchmarks/load_test.py $(LOAD_ARGS)
 
 bench: $(DEV) $(NODE_DEPS)
 	$(BIN)/python -m dashboard prepare-static

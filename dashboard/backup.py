@@ -5,7 +5,7 @@ temporary file beside the target and renamed into place. Restoring checks the fi
 SQLite database, intact, made by this app's migrations, not newer than them) and then copies it
 into the store with the same API, which holds the write lock and replaces the content in one
 step; the store is then migrated forward if the backup is older. PostgreSQL uses ``pg_dump``'s
-custom format and ``pg_restore --single-transaction``.
+custom format, restored by ``psql --single-transaction`` (see ``_restore_postgresql``).
 """
 
 from __future__ import annotations
@@ -22,11 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, MetaData, select, text
+from sqlalchemy import Engine, MetaData, inspect, select, text
 from sqlalchemy.engine import make_url
 
 from dashboard.errors import InvalidInput
 from dashboard.store.session import alembic_config, migrate
+from dashboard.store.spatial import GENERATED_GEOMETRIES, POSTGIS_TABLES
 
 log = logging.getLogger(__name__)
 
@@ -42,16 +43,21 @@ class TableDigest:
 
 
 def table_digests(engine: Engine) -> dict[str, TableDigest]:
-    """Every table's row count and content digest (rows in primary-key order)."""
+    """Every table's row count and content digest (rows in primary-key order).
+
+    The app's tables and Alembic's; PostGIS's reference table is the extension's, not the data's.
+    """
     metadata = MetaData()
-    metadata.reflect(engine)
+    metadata.reflect(engine, only=lambda name, _metadata: name not in POSTGIS_TABLES)
     digests: dict[str, TableDigest] = {}
     with engine.connect() as connection:
         for name, table in sorted(metadata.tables.items()):
             order = list(table.primary_key.columns) or list(table.columns)
+            # PostGIS's geometry columns are generated from the portable ones, which are compared
+            stored = [c for c in table.columns if (name, c.name) not in GENERATED_GEOMETRIES]
             digest = hashlib.sha256()
             rows = 0
-            for row in connection.execute(select(table).order_by(*order)):
+            for row in connection.execute(select(*stored).order_by(*order)):
                 digest.update(repr(tuple(row)).encode())
                 rows += 1
             digests[name] = TableDigest(rows, digest.hexdigest())
@@ -148,22 +154,70 @@ def _check_sqlite_backup(path: Path) -> str | None:
     return str(row[0])
 
 
+def _pg_backup_revision(source: Path) -> str | None:
+    """Refuse anything but a pg_dump of this app's store; return its schema revision."""
+    tool = shutil.which("pg_restore")
+    if tool is None:
+        raise InvalidInput("pg_restore is not installed; install the PostgreSQL client tools")
+    if not source.is_file():
+        raise InvalidInput(f"No backup file at {source}")
+    # alembic_version as SQL text: "COPY public.alembic_version ... FROM stdin;", its rows, "\."
+    listing = subprocess.run(
+        [tool, "--data-only", "--table=alembic_version", "--file=-", str(source)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if listing.returncode != 0:
+        raise InvalidInput(f"{source} is not a pg_dump backup (custom format)")
+    lines = listing.stdout.splitlines()
+    starts = [i for i, line in enumerate(lines) if line.startswith("COPY ")]
+    if not starts or starts[0] + 1 >= len(lines) or lines[starts[0] + 1] == "\\.":
+        raise InvalidInput(f"{source} was not made by this app (it has no schema version)")
+    return lines[starts[0] + 1].strip()
+
+
 def check_backup(engine: Engine, source: Path) -> None:
     """Raise InvalidInput unless ``source`` is a backup this store can be restored from."""
     if _sqlite_path(engine) is None:
-        tool = shutil.which("pg_restore")
-        if tool is None:
-            raise InvalidInput("pg_restore is not installed; install the PostgreSQL client tools")
-        listing = subprocess.run([tool, "--list", str(source)], capture_output=True, check=False)
-        if listing.returncode != 0:
-            raise InvalidInput(f"{source} is not a pg_dump backup (custom format)")
-        return
-    revision = _check_sqlite_backup(source)
+        revision = _pg_backup_revision(source)
+    else:
+        revision = _check_sqlite_backup(source)
     scripts = ScriptDirectory.from_config(alembic_config(engine))
     if revision not in {script.revision for script in scripts.walk_revisions()}:
         raise InvalidInput(
             f"{source} comes from a newer version of the app (schema {revision}); "
             "upgrade the app first"
+        )
+
+
+def _restore_postgresql(engine: Engine, source: Path) -> None:
+    """Replace every table with the dump's, in one transaction (psql ``--single-transaction``).
+
+    ``pg_restore --clean`` drops only what the dump holds, so a newer store's extra tables would
+    block it; the script drops all of the app's tables first, then recreates the dump's.
+    """
+    psql = shutil.which("psql")
+    if psql is None:
+        raise InvalidInput("psql is not installed; install the PostgreSQL client tools")
+    live = [name for name in inspect(engine).get_table_names() if name not in POSTGIS_TABLES]
+    drop = f"DROP TABLE IF EXISTS {', '.join(live)} CASCADE;\n" if live else ""
+    script = subprocess.run(
+        [str(shutil.which("pg_restore")), "--no-owner", "--file=-", str(source)],
+        capture_output=True,
+        check=True,
+    ).stdout
+    engine.dispose()  # pooled connections would hold locks on the tables being replaced
+    replaced = subprocess.run(
+        [psql, "--quiet", "--single-transaction", "-v", "ON_ERROR_STOP=1", _libpq_url(engine)],
+        input=drop.encode() + script,
+        capture_output=True,
+        check=False,
+    )
+    if replaced.returncode != 0:
+        raise InvalidInput(
+            f"The restore failed and was rolled back; the store is as it was: "
+            f"{replaced.stderr.decode(errors='replace').strip()[-500:]}"
         )
 
 
@@ -185,19 +239,7 @@ def restore(engine: Engine, source: Path) -> dict[str, TableDigest]:
             backup_connection.close()
         engine.dispose()  # pooled connections may hold the old schema's statements
     else:
-        subprocess.run(
-            [
-                str(shutil.which("pg_restore")),
-                "--clean",
-                "--if-exists",
-                "--single-transaction",
-                "--no-owner",
-                f"--dbname={_libpq_url(engine)}",
-                str(source),
-            ],
-            check=True,
-            capture_output=True,
-        )
+        _restore_postgresql(engine, source)
     migrate(engine)
     with engine.connect() as connection:
         connection.execute(text("SELECT 1"))

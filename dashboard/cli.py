@@ -19,6 +19,7 @@ from pathlib import Path
 
 import geopandas as gpd
 from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
 
 from dashboard import hotspots, patrol_plan, plans, quarterly_pack, quarterly_report
 from dashboard.access import Role
@@ -31,7 +32,6 @@ from dashboard.exports import export_public_map
 from dashboard.geo import BNG
 from dashboard.importers.extract import load_mapping
 from dashboard.importers.log import list_imports, undo_import
-from dashboard.importers.police_uk import commit_police_uk
 from dashboard.importers.police_uk_api import fetch_police_uk, months_between
 from dashboard.importers.registry import IMPORT_KINDS, ImportRequest
 from dashboard.importers.validation import ROWS_SHOWN_ON_SCREEN, check_size
@@ -43,7 +43,14 @@ from dashboard.static_assets import prepare_static
 from dashboard.store import queries
 from dashboard.store.models import AssetKind
 from dashboard.store.queries import table_counts
-from dashboard.store.session import make_engine, migrate, require_current_schema, table_names
+from dashboard.store.session import (
+    database_failure_reason,
+    is_database_failure,
+    make_engine,
+    migrate,
+    require_current_schema,
+    table_names,
+)
 from dashboard.taxonomy import load_taxonomy
 from dashboard.users import add_user
 
@@ -462,7 +469,8 @@ def _fetch(settings: Settings, arguments: argparse.Namespace) -> int:
     if arguments.dry_run:
         sys.stdout.write(f"dry run: nothing was written (months kept in {cache_dir})\n")
         return 0
-    import_id = commit_police_uk(engine, prepared, f"cli:{getpass.getuser()}", OPERATOR)
+    commit = IMPORT_KINDS["police-uk"].commit  # reports a failure mid-write as the import does
+    import_id = commit(engine, prepared, f"cli:{getpass.getuser()}", OPERATOR)
     sys.stdout.write(f"import {import_id} committed: {prepared.report.rows_accepted:,} rows\n")
     return 0
 
@@ -798,4 +806,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return COMMANDS[arguments.command][0](settings)
     except CommunitySafetyError as error:
         sys.stderr.write(f"error: {error}\n")
+        return 2
+    except DBAPIError as error:
+        if not is_database_failure(error):
+            raise  # bad SQL or a broken constraint: a bug, and its traceback should surface
+        sys.stderr.write(
+            f"error: the database failed: {database_failure_reason(error)}. Check DATABASE_URL "
+            "and that the database server is running (or the SQLite file is there and the disk "
+            "has space), then run the command again\n"
+        )
         return 2

@@ -42,3 +42,14 @@ class InvalidInput(CommunitySafetyError):
 
 class ImportRefused(CommunitySafetyError):
     """A whole file was refused before anything was written; the message says why and what to do."""
+
+
+class DatabaseUnreachable(CommunitySafetyError):
+    """The store cannot be reached or read just now (server down, connection lost, file missing)."""
+
+
+class ImportFailed(CommunitySafetyError):
+    """The database failed while an import was writing (disk full, connection lost).
+
+    Every import writes in one transaction, so the store keeps nothing of it.
+    """

@@ -9,6 +9,7 @@ from pyproj import Transformer
 
 WGS84 = "EPSG:4326"  # what sources and Leaflet use
 BNG = "EPSG:27700"  # British National Grid: metres, so distances and areas mean what they say
+BNG_EPSG = 27700
 
 
 def wgs84_to_bng(longitude: np.ndarray, latitude: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -961,13 +961,16 @@ def gather_evidence(
     assets_wgs84: gpd.GeoDataFrame,
     plans_bng: gpd.GeoDataFrame,
     distance_m: float = 500.0,
+    data_start: date | None = None,
 ) -> PlanEvidence:
     """Gather a plan area's evidence from the borough's incidents, assets and other plans.
 
     Parameters
     ----------
     incidents : pandas.DataFrame
-        The borough's incidents over all the data held (see ``incidents_in_area``).
+        The incidents over all the data held (see ``incidents_in_area``): the borough's, or
+        only those in the area when the store has already filtered them (then give
+        ``data_start``).
     area_bng : shapely.Polygon or shapely.MultiPolygon
         The plan's area, EPSG:27700.
     plan_id : int or None
@@ -984,13 +987,17 @@ def gather_evidence(
         All plans in EPSG:27700 with ``plan_id``, ``title``, ``status``.
     distance_m : float
         How far from the area's edge to look for assets, in metres.
+    data_start : datetime.date, optional
+        The first day of the data held; by default the first day among ``incidents``.
     """
     start, end = look_back
     inside = incidents_in_area(incidents, area_bng)
     in_period = inside[_in_window(_occurred_days(inside), start, end)]
     first_month = start.replace(day=1)
     weeks = compare_weeks(inside, plan_started_on, end)
-    first_day = _occurred_days(incidents).min() if len(incidents) else None
+    first_day = data_start
+    if first_day is None and len(incidents):
+        first_day = _occurred_days(incidents).min()
     data_note = ""
     if first_day is not None and pd.Timestamp(first_day).date() > weeks.before_start:
         data_note = (

@@ -21,6 +21,7 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.orm.exc import StaleDataError
 
 from dashboard.access import Permission, Principal, Role, can, require
@@ -512,6 +513,36 @@ def _changes_since(updates: Iterable[object], since_version: int) -> tuple[str, 
     )
 
 
+def _conflict_after_race(
+    engine: Engine, model: type[Plan] | type[Action], record_id: int, seen_version: int, what: str
+) -> EditConflict:
+    """The conflict to report when another writer committed between this edit's check and write.
+
+    It carries the other changes and the current version, like any conflict, so the person can
+    re-apply their edit on top (a conflict without a version would leave nothing to re-apply on).
+    """
+    with session_scope(engine) as session:
+        record = session.get(model, record_id)
+        if record is None:
+            return EditConflict(f"The {what} was removed while you were editing it")
+        return EditConflict(
+            f"This {what} was changed by someone else at the same moment. Their changes are "
+            "below; re-apply yours on top if they still make sense.",
+            _changes_since(record.updates, seen_version),
+            record.version,
+        )
+
+
+def _bump_version_for_comment(record: Plan | Action, diff: Mapping[str, object]) -> None:
+    """A comment alone is an update too: give it its own version, as any other update has.
+
+    With no field changed SQLAlchemy would write nothing and the version would not move, so two
+    history rows would share one version and a comment could be hidden from a conflict report.
+    """
+    if not diff:  # rewriting a field with its own value makes the UPDATE that moves the version
+        flag_modified(record, "status")
+
+
 # --- writing -------------------------------------------------------------------------------------
 
 
@@ -677,7 +708,7 @@ def update_plan(
         new_area = check_plan_area(area[0], area[2])
     try:
         with write_scope(engine) as session:
-            plan = session.get(Plan, plan_id)
+            plan = session.get(Plan, plan_id, with_for_update=True)
             if plan is None:
                 raise InvalidInput(f"There is no plan {plan_id}")
             if plan.version != seen_version:
@@ -707,6 +738,7 @@ def update_plan(
             for name in diff:
                 if name != "area":
                     setattr(plan, name, fields[name])
+            _bump_version_for_comment(plan, diff)
             session.flush()  # UPDATE ... WHERE version = seen: a racing writer makes it stale
             session.add(
                 PlanUpdate(
@@ -721,9 +753,7 @@ def update_plan(
             )
             version = plan.version
     except StaleDataError as error:
-        raise EditConflict(
-            "The plan was changed by someone else at the same moment; reload it and try again"
-        ) from error
+        raise _conflict_after_race(engine, Plan, plan_id, seen_version, "plan") from error
     log.info("plan %d updated: %s", plan_id, ", ".join(sorted(diff)) or "comment")
     return version
 
@@ -789,7 +819,7 @@ def update_action(
     comment = comment.strip()
     try:
         with write_scope(engine) as session:
-            action = session.get(Action, action_id)
+            action = session.get(Action, action_id, with_for_update=True)
             if action is None:
                 raise InvalidInput(f"There is no action {action_id}")
             _require_action_rights(actor, action.owner_agency)
@@ -817,6 +847,7 @@ def update_action(
                 raise InvalidInput("Nothing changed: edit a field or write a comment")
             for name in diff:
                 setattr(action, name, fields[name])
+            _bump_version_for_comment(action, diff)
             session.flush()  # UPDATE ... WHERE version = seen: a racing writer makes it stale
             session.add(
                 ActionUpdate(
@@ -831,9 +862,7 @@ def update_action(
             )
             version = action.version
     except StaleDataError as error:
-        raise EditConflict(
-            "The action was changed by someone else at the same moment; reload it and try again"
-        ) from error
+        raise _conflict_after_race(engine, Action, action_id, seen_version, "action") from error
     log.info("action %d updated: %s", action_id, ", ".join(sorted(diff)) or "comment")
     return version
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
+from collections.abc import Iterator
 
 import pytest
 
@@ -11,28 +10,45 @@ from dashboard import PROJECT_ROOT
 from dashboard.demo import seed_demo
 from dashboard.store.session import make_engine, migrate
 from dashboard.taxonomy import load_taxonomy
+from tests.stores import Stores
 
 WANDSWORTH = "E09000032"
 REALDATA = PROJECT_ROOT.parent / "shared" / "realdata"
 
 
 @pytest.fixture(scope="session")
-def demo_db_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A SQLite file holding the whole demo data set, built once per test session."""
-    path = tmp_path_factory.mktemp("demo") / "demo.db"
-    engine = make_engine(f"sqlite:///{path}")
+def stores(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stores]:
+    """Databases on the backend under test (see tests/stores.py), dropped when the session ends."""
+    made = Stores(tmp_path_factory.mktemp("stores"))
+    yield made
+    made.drop_all()
+
+
+@pytest.fixture(scope="session")
+def demo_template_url(stores: Stores) -> str:
+    """A store holding the whole demo data set, built once per session; tests take copies."""
+    url = stores.new("demo")
+    engine = make_engine(url)
     migrate(engine)
     seed_demo(engine, WANDSWORTH, load_taxonomy())
     engine.dispose()
-    return path
+    return url
 
 
 @pytest.fixture
-def demo_db_url(demo_db_file: Path, tmp_path: Path) -> str:
+def demo_db_url(stores: Stores, demo_template_url: str) -> Iterator[str]:
     """A private copy of the demo store for one test (tests may write to it)."""
-    copy = tmp_path / "demo.db"
-    shutil.copyfile(demo_db_file, copy)
-    return f"sqlite:///{copy}"
+    url = stores.copy(demo_template_url, "demo")
+    yield url
+    stores.drop(url)
+
+
+@pytest.fixture
+def new_db_url(stores: Stores) -> Iterator[str]:
+    """A new database that was never migrated."""
+    url = stores.new("new")
+    yield url
+    stores.drop(url)
 
 
 @pytest.fixture
@@ -45,10 +61,9 @@ def seeded_db(demo_db_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 @pytest.fixture
-def empty_db_url(tmp_path: Path) -> str:
+def empty_db_url(new_db_url: str) -> str:
     """A migrated store with no data."""
-    url = f"sqlite:///{tmp_path / 'empty.db'}"
-    engine = make_engine(url)
+    engine = make_engine(new_db_url)
     migrate(engine)
     engine.dispose()
-    return url
+    return new_db_url

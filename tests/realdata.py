@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from dashboard.access import Role
@@ -17,9 +15,9 @@ REAL_VIOLENCE_FILE = (
 ADMIN = "chief@council.example.org"
 
 
-def load_real_borough(database: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Build a store the way a council would: migrate, then import the official files."""
-    url = f"sqlite:///{database}"
+def load_real_borough(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Build the store at ``url`` (new and empty) the way a council would: migrate, then import
+    the official files."""
     migrate(make_engine(url))
     monkeypatch.setenv("DATABASE_URL", url)
     boundaries = REALDATA / "boundaries"

@@ -6,13 +6,17 @@ wherever it is loaded.
 
 from __future__ import annotations
 
+import functools
+import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
 
 from dashboard.access import Role
 from dashboard.config import Settings
+from dashboard.errors import ImportFailed
 from dashboard.importers.assets import (
     commit_assets,
     commit_cso_assignments,
@@ -26,6 +30,9 @@ from dashboard.importers.extract import ColumnMapping, commit_extract, prepare_e
 from dashboard.importers.police_uk import commit_police_uk, prepare_police_uk
 from dashboard.importers.population import commit_population, prepare_population
 from dashboard.importers.validation import PreparedImport
+from dashboard.store.session import database_failure_reason, is_database_failure
+
+log = logging.getLogger(__name__)
 
 Files = Sequence[tuple[str, bytes]]
 Progress = Callable[[int], None]  # called with the rows handled so far
@@ -90,8 +97,41 @@ def _simple(
     return adapted
 
 
+def _all_or_nothing(commit: Callable[..., int]) -> Callable[..., int]:
+    """``commit``, with the database failing mid-write (disk full, connection lost) an ImportFailed.
+
+    Every commit writes in one transaction, so the store keeps nothing of a failed one. The
+    message gives the database's reason, never SQLAlchemy's, which would print rows of the file.
+    """
+
+    @functools.wraps(commit)
+    def committed(
+        engine: Engine, prepared: PreparedImport, imported_by: str, role: Role | None, **options
+    ) -> int:
+        try:
+            return commit(engine, prepared, imported_by, role, **options)
+        except DBAPIError as error:
+            if not is_database_failure(error):
+                raise
+            reason = database_failure_reason(error)
+            log.error(
+                "%s import rolled back, the database failed while writing: %s (sha256 %s)",
+                prepared.report.kind,
+                reason,
+                prepared.report.file_sha256,
+            )
+            raise ImportFailed(
+                f"The import failed while writing, so nothing of it was kept (an import is "
+                f"written whole or not at all). The database said: {reason}. Put that right "
+                "(free disk space, or check the database server and DATABASE_URL) and import "
+                "the file again."
+            ) from error
+
+    return committed
+
+
 IMPORT_KINDS: dict[str, ImportKind] = {
-    kind.name: kind
+    kind.name: replace(kind, commit=_all_or_nothing(kind.commit))
     for kind in (
         ImportKind(
             "police-uk",

@@ -24,6 +24,7 @@ from dashboard.store.models import (
     YouthBusVisit,
 )
 from dashboard.store.session import session_scope
+from dashboard.store.spatial import Place, finish_on_sqlite, incident_place_condition
 
 WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
@@ -39,6 +40,7 @@ class IncidentFilter:
     knife_only: bool = False
     domestic_abuse_only: bool = False
     under_25_only: bool = False
+    place: Place | None = None  # only incidents in an area or near a point (PostGIS when there)
 
 
 def current_wards(engine: Engine, borough_code: str, role: Role | None) -> gpd.GeoDataFrame:
@@ -226,6 +228,10 @@ def incidents(engine: Engine, selection: IncidentFilter, role: Role | None) -> p
         conditions.append(Incident.domestic_abuse.is_(True))
     if selection.under_25_only:
         conditions.append(Incident.under_25.is_(True))
+    if selection.place is not None:
+        conditions.append(
+            incident_place_condition(engine, selection.place, Incident.x_bng, Incident.y_bng)
+        )
     query = select(
         Incident.x_bng,
         Incident.y_bng,
@@ -252,6 +258,8 @@ def incidents(engine: Engine, selection: IncidentFilter, role: Role | None) -> p
     frame = pd.DataFrame.from_records(
         rows, columns=[column.name for column in query.selected_columns]
     )
+    if selection.place is not None:
+        frame = finish_on_sqlite(engine, selection.place, frame)
     return pd.DataFrame(
         {
             "x_bng": frame["x_bng"].astype(float),

@@ -14,10 +14,12 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, func, inspect, select
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DatabaseError, DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from dashboard.errors import DatabaseNotReady
+from dashboard.errors import DatabaseNotReady, DatabaseUnreachable
 from dashboard.store.models import DataImport, ImportStatus
+from dashboard.store.spatial import POSTGIS_TABLES
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +73,10 @@ def write_scope(engine: Engine) -> AbstractContextManager[Session]:
     On SQLite the transaction starts with ``BEGIN IMMEDIATE``: it takes the write lock first
     (waiting up to the busy timeout), so no other writer can commit between this edit's read
     and its write. A plain deferred transaction would read, then fail at once with "database is
-    locked" when another writer got in first (SQLite does not wait in that case). Other
-    databases rely on the version check of each UPDATE under their row locks.
+    locked" when another writer got in first (SQLite does not wait in that case). On
+    PostgreSQL the edit reads its row with ``SELECT … FOR UPDATE`` (``with_for_update``): a
+    second writer waits there, then sees the new version and is told of the conflict at once,
+    instead of queueing on the row inside its UPDATE; the version check of each UPDATE remains.
     """
     return session_scope(engine, lock_first=True)
 
@@ -118,6 +122,56 @@ def require_current_schema(engine: Engine) -> None:
         )
 
 
+UNREACHABLE_MESSAGE = (
+    "The database cannot be reached just now, so this page cannot be shown. It will work again "
+    "when the database is back: reload the page in a minute. (Administrators: check "
+    "DATABASE_URL and that the database server is running, or that the SQLite file is there "
+    "and readable; the app's log has the details.)"
+)
+
+
+def is_database_failure(error: DBAPIError) -> bool:
+    """True when the database itself failed, not the app's SQL.
+
+    It cannot be reached or read, the connection was lost, it is out of space or locked
+    (OperationalError, InterfaceError, or SQLite's bare DatabaseError for a file that is not a
+    database). A broken constraint or bad SQL (IntegrityError, ProgrammingError) is a bug: False.
+    """
+    return isinstance(error, OperationalError | InterfaceError) or type(error) is DatabaseError
+
+
+def database_failure_reason(error: DBAPIError) -> str:
+    """The database's own reason for ``error`` in one line.
+
+    SQLAlchemy's message would add the statement and its parameters (rows of the file being
+    imported); the driver's first line has neither, nor the URL's password.
+    """
+    reason = str(error.orig if error.orig is not None else "").strip()
+    return reason.splitlines()[0].strip() if reason else type(error).__name__
+
+
+@contextmanager
+def reachable(engine: Engine) -> Iterator[None]:
+    """Raise DatabaseUnreachable when the database fails inside the block.
+
+    A failure is what ``is_database_failure`` says is one; anything else passes through.
+    The reason is logged with the URL, its password hidden. The engine's pooled connections are
+    closed, so none broken by the outage is handed out again once the database is back.
+    """
+    try:
+        yield
+    except DBAPIError as error:
+        if not is_database_failure(error):
+            raise
+        log.warning(
+            "database %s unreachable: %s",
+            engine.url.render_as_string(hide_password=True),
+            database_failure_reason(error),
+        )
+        engine.dispose()
+        raise DatabaseUnreachable(UNREACHABLE_MESSAGE) from error
+
+
 def data_version(engine: Engine) -> str:
     """A string that changes whenever the data or the schema changes: the key of every cache.
 
@@ -134,5 +188,9 @@ def data_version(engine: Engine) -> str:
 
 
 def table_names(engine: Engine) -> list[str]:
-    """Names of the data model's tables present in the database, Alembic's own excluded."""
-    return sorted(name for name in inspect(engine).get_table_names() if name != "alembic_version")
+    """The data model's tables present in the database (Alembic's and PostGIS's left out)."""
+    return sorted(
+        name
+        for name in inspect(engine).get_table_names()
+        if name != "alembic_version" and name not in POSTGIS_TABLES
+    )

@@ -25,7 +25,8 @@ from dashboard.maps import MapStyle
 from dashboard.store import queries
 from dashboard.store.models import AssetKind
 from dashboard.store.session import data_version as store_data_version
-from dashboard.store.session import make_engine, require_current_schema
+from dashboard.store.session import make_engine, reachable, require_current_schema
+from dashboard.store.spatial import Place
 from dashboard.taxonomy import Taxonomy, load_taxonomy
 from dashboard.users import principal_for_email
 
@@ -46,14 +47,22 @@ def settings() -> Settings:
 
 @st.cache_resource
 def _engine(database_url: str) -> Engine:
+    # the engine only: it connects when asked, so an outage is never cached here, and its pool
+    # is emptied when one is met (``reachable``)
     return make_engine(database_url)
 
 
 def engine() -> Engine:
-    """The store's engine, checked to be at the newest schema (else the page says how to fix it)."""
+    """The store's engine, checked to be reachable and at the newest schema.
+
+    Otherwise the page stops with a message saying what to do: an unreachable database is
+    reported plainly (the technical reason goes to the log) and checked again on every run, so
+    the page works again as soon as the database is back.
+    """
     store = _engine(settings().database_url)
     try:
-        require_current_schema(store)
+        with reachable(store):
+            require_current_schema(store)
     except CommunitySafetyError as error:
         st.error(str(error))
         st.stop()
@@ -66,7 +75,14 @@ def data_version() -> str:
     The database URL is part of it so that two stores never share cached results.
     """
     url_digest = hashlib.sha256(settings().database_url.encode()).hexdigest()[:12]
-    return f"{url_digest}:{store_data_version(engine())}"
+    store = engine()
+    try:
+        with reachable(store):  # the database may go between the check and this query
+            version = store_data_version(store)
+    except CommunitySafetyError as error:
+        st.error(str(error))
+        st.stop()
+    return f"{url_digest}:{version}"
 
 
 @st.cache_resource
@@ -804,8 +820,10 @@ def plan_evidence_for(
         ignore_index=True,
     )
     area_bng = gpd.GeoSeries([record.area_wgs84], crs="EPSG:4326").to_crs(BNG).iloc[0]
+    # only the area's incidents leave the store (on PostGIS the database finds them on its index)
+    in_area = queries.IncidentFilter(start=span[0], end=span[1], place=Place.inside(area_bng))
     return plan_evidence.gather_evidence(
-        cached_all_incidents(version, role),
+        cached_incidents(version, role, in_area),
         area_bng,
         record.plan_id,
         record.started_on,
@@ -813,6 +831,7 @@ def plan_evidence_for(
         gpd.GeoDataFrame(assets, geometry="geometry", crs="EPSG:4326"),
         all_plans.to_crs(BNG),
         distance_m,
+        data_start=span[0],
     )
 
 

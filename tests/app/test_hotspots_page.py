@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import time
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -112,9 +111,9 @@ def test_partners_see_the_page_too(seeded_db):
 
 @pytest.mark.skipif(not REALDATA.is_dir(), reason=f"no real data at {REALDATA}")
 def test_on_real_police_uk_data_the_time_filters_say_they_do_not_apply(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    new_db_url: str, monkeypatch: pytest.MonkeyPatch
 ):
-    load_real_borough(tmp_path / "real.db", monkeypatch)
+    load_real_borough(new_db_url, monkeypatch)
     monkeypatch.setenv("MAP_TILES", "none")
     at = signed_in(ADMIN)
     at.run()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import secrets
 import shutil
 import socket
@@ -20,6 +21,7 @@ from playwright.sync_api import FrameLocator, Page
 
 from dashboard import PROJECT_ROOT
 from dashboard.static_assets import drawing_available, prepare_static
+from tests.stores import Stores
 
 CHROMIUM = shutil.which("chromium")
 CHROMIUM_FLAGS = [
@@ -54,10 +56,27 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(skip)
 
 
+PORTS_PER_WORKER = 2_000
+FIRST_PORT = 20_000  # below Linux's ephemeral range (32768+), which outgoing connections use
+
+
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    """A free port on 127.0.0.1 from this test worker's own range.
+
+    Each pytest-xdist worker probes its own block of ports, so two workers starting servers at
+    the same moment can never be handed the same one (a port the OS picks is only free until
+    someone binds it, and the other worker's server could be the one that does).
+    """
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    first = FIRST_PORT + int(worker or 0) * PORTS_PER_WORKER
+    for port in random.sample(range(first, first + PORTS_PER_WORKER), PORTS_PER_WORKER):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {first}-{first + PORTS_PER_WORKER - 1}")
 
 
 def _wait_until_healthy(process: subprocess.Popen, url: str, log_path: Path) -> None:
@@ -79,13 +98,15 @@ def _wait_until_healthy(process: subprocess.Popen, url: str, log_path: Path) -> 
 
 @contextmanager
 def running_app(
-    database: Path,
+    database_url: str,
     workdir: Path,
     script: str = "streamlit_app.py",
     port: int | None = None,
     **settings: str,
 ) -> Iterator[str]:
-    """Serve ``script`` (the app) on ``database`` at 127.0.0.1 (a free port unless ``port``).
+    """Serve ``script`` (the app) on the store at ``database_url``, at 127.0.0.1.
+
+    The port is a free one unless ``port`` is given.
 
     ``settings`` are environment variables for the server; it is stopped afterwards.
     """
@@ -95,7 +116,7 @@ def running_app(
     log_path = workdir / f"streamlit-{port}.log"
     env = {
         **os.environ,
-        "DATABASE_URL": f"sqlite:///{database}",
+        "DATABASE_URL": database_url,
         "MAP_TILES": "none",
         "DEMO_MODE": "1",  # signed in as the demo analyst; sign-in itself has its own test
         "STREAMLIT_SERVER_PORT": str(port),
@@ -123,12 +144,12 @@ def running_app(
 
 
 @pytest.fixture(scope="session")
-def app_url(demo_db_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def app_url(
+    stores: Stores, demo_template_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     """The app on a copy of the demo store, tiles off; the server's output is shown if it dies."""
     workdir = tmp_path_factory.mktemp("server")
-    database = workdir / "demo.db"
-    shutil.copyfile(demo_db_file, database)
-    with running_app(database, workdir) as url:
+    with running_app(stores.copy(demo_template_url), workdir) as url:
         yield url
 
 

@@ -14,12 +14,9 @@ pytestmark = pytest.mark.browser
 
 
 def test_the_first_request_to_a_page_address_runs_inside_the_app(
-    page: Page, demo_db_file: Path, tmp_path: Path
+    page: Page, demo_db_url: str, tmp_path: Path
 ):
-    database = tmp_path / "demo.db"
-    database.write_bytes(demo_db_file.read_bytes())
-
-    with running_app(database, tmp_path) as url:  # nothing has been asked of this server yet
+    with running_app(demo_db_url, tmp_path) as url:  # nothing has been asked of this server yet
         page.goto(f"{url}/data")
 
         expect(page.get_by_role("heading", name="Data", exact=True)).to_be_visible(timeout=30_000)
@@ -45,22 +42,18 @@ def test_the_first_request_to_a_page_address_runs_inside_the_app(
 
 @pytest.mark.parametrize("address", ["map", "users", "data"])
 def test_an_internal_page_address_on_a_fresh_public_server_shows_only_the_bins(
-    page: Page, demo_db_file: Path, tmp_path: Path, address: str
+    page: Page, demo_db_url: str, tmp_path: Path, address: str
 ):
     from dashboard.config import load_settings
     from dashboard.exports import export_public_map
     from dashboard.store.session import make_engine
 
-    database = tmp_path / "demo.db"
-    database.write_bytes(demo_db_file.read_bytes())
     public_dir = tmp_path / "public"
     settings = load_settings({"MAP_TILES": "none", "PUBLIC_DIR": str(public_dir)})
-    export_public_map(
-        make_engine(f"sqlite:///{database}"), public_dir, settings, date(2026, 11, 27)
-    )
+    export_public_map(make_engine(demo_db_url), public_dir, settings, date(2026, 11, 27))
 
     with running_app(
-        database, tmp_path, script="public_app.py", DEMO_MODE="0", PUBLIC_DIR=str(public_dir)
+        demo_db_url, tmp_path, script="public_app.py", DEMO_MODE="0", PUBLIC_DIR=str(public_dir)
     ) as url:
         page.goto(f"{url}/{address}")
 

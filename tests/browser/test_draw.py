@@ -38,7 +38,9 @@ def draw_app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     prepare_static(workdir / "static")
     require_leaflet_draw(workdir / "static")
     # the script builds its own small borough; the store is never opened
-    with running_app(workdir / "unused.db", workdir, script=str(workdir / "draw_app.py")) as url:
+    with running_app(
+        f"sqlite:///{workdir / 'unused.db'}", workdir, script=str(workdir / "draw_app.py")
+    ) as url:
         yield url
 
 

@@ -19,9 +19,9 @@ SCRIPT = '<script>window.__xss = "script"</script>'
 IMAGE = "<img src=x onerror=\"window.__xss = 'img'\">"
 
 
-def plant_payloads(database: Path) -> None:
+def plant_payloads(database_url: str) -> None:
     """Put both payloads into every free-text field the map and its pages show."""
-    engine = make_engine(f"sqlite:///{database}")
+    engine = make_engine(database_url)
     with session_scope(engine) as session:
         session.execute(update(Cso).where(Cso.id == 1).values(display_name=f"CSO {SCRIPT}"))
         session.execute(update(Ward).where(Ward.code == "E05014017").values(name=f"Ward {IMAGE}"))
@@ -40,13 +40,11 @@ def plant_payloads(database: Path) -> None:
 
 
 def test_payloads_in_every_field_show_as_text_and_never_run(
-    page: Page, demo_db_file: Path, tmp_path: Path
+    page: Page, demo_db_url: str, tmp_path: Path
 ):
-    database = tmp_path / "demo.db"
-    database.write_bytes(demo_db_file.read_bytes())
-    plant_payloads(database)
+    plant_payloads(demo_db_url)
 
-    with running_app(database, tmp_path) as url:
+    with running_app(demo_db_url, tmp_path) as url:
         page.goto(url)
         leaflet = page.frame_locator(MAP_FRAME)
         expect(leaflet.locator("path.ward")).to_have_count(22, timeout=45_000)

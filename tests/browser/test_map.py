@@ -149,19 +149,17 @@ def test_panning_does_not_rerun_but_clicking_a_ward_shows_its_cso(page: Page, ap
 
 
 def test_the_map_draws_on_a_plain_background_when_tiles_cannot_load(
-    page: Page, demo_db_file, tmp_path
+    page: Page, demo_db_url: str, tmp_path
 ):
     from tests.browser.conftest import running_app
 
-    database = tmp_path / "demo.db"
-    database.write_bytes(demo_db_file.read_bytes())
     # port 9 (discard) on loopback refuses at once: a tile server that is down
     dead_tiles = "http://127.0.0.1:9/{z}/{x}/{y}.png"
     tile_failures: list[str] = []
     page.on("requestfailed", lambda request: tile_failures.append(request.url))
 
     with running_app(
-        database, tmp_path, MAP_TILES=dead_tiles, MAP_TILES_ATTRIBUTION="Dead tiles"
+        demo_db_url, tmp_path, MAP_TILES=dead_tiles, MAP_TILES_ATTRIBUTION="Dead tiles"
     ) as url:
         leaflet = open_map(page, url)
         expect(leaflet.locator(".leaflet-control-attribution")).to_contain_text("Dead tiles")

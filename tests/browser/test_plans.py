@@ -10,7 +10,6 @@ and the browser must fetch nothing from anywhere but the app.
 from __future__ import annotations
 
 import re
-import shutil
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -30,6 +29,7 @@ from dashboard.store.session import make_engine
 from tests.browser.conftest import ARTIFACTS, draw_polygon, require_leaflet_draw, running_app
 from tests.browser.test_map import MAP_FRAME
 from tests.conftest import WANDSWORTH
+from tests.stores import Stores
 
 pytestmark = pytest.mark.browser
 
@@ -47,19 +47,20 @@ LOCAL = "127.0.0.1"
 
 
 @pytest.fixture(scope="module")
-def demo_app(tmp_path_factory: pytest.TempPathFactory, demo_db_file: Path) -> Iterator[tuple]:
-    """The app in demo mode on this module's own copy of the demo store: (address, store)."""
+def demo_app(
+    stores: Stores, demo_template_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple]:
+    """The app in demo mode on this module's own copy of the demo store: (address, store URL)."""
     require_leaflet_draw(STATIC_DIR)
     workdir = tmp_path_factory.mktemp("plans")
-    database = workdir / "demo.db"
-    shutil.copyfile(demo_db_file, database)
-    with running_app(database, workdir) as url:
-        yield url, database
+    database_url = stores.copy(demo_template_url, "plans")
+    with running_app(database_url, workdir) as url:
+        yield url, database_url
 
 
-def area_to_draw(database: Path) -> list[tuple[float, float]]:
+def area_to_draw(database_url: str) -> list[tuple[float, float]]:
     """Four corners (lng, lat) of an uneven quadrilateral well inside the ward ``WARD``."""
-    engine = make_engine(f"sqlite:///{database}")
+    engine = make_engine(database_url)
     wards = current_wards(engine, WANDSWORTH, Role.ANALYST)
     engine.dispose()
     ward = wards.loc[wards["name"] == WARD].to_crs(BNG).geometry.iloc[0]

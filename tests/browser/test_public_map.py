@@ -10,8 +10,6 @@ from __future__ import annotations
 import functools
 import http.server
 import os
-import shutil
-import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,9 +26,10 @@ from sqlalchemy import select
 from dashboard import PROJECT_ROOT
 from dashboard.config import Settings
 from dashboard.exports import export_public_map
-from dashboard.store.models import Asset, AssetKind, Cso, Incident, Plan
+from dashboard.store.models import Asset, AssetKind, Base, Cso, Incident, Plan
 from dashboard.store.session import make_engine, session_scope
 from tests.browser.conftest import ARTIFACTS, running_app
+from tests.stores import Stores
 
 pytestmark = pytest.mark.browser
 
@@ -58,7 +57,7 @@ class Site:
 
     url: str
     folder: Path
-    database: Path
+    database_url: str
 
 
 @dataclass
@@ -120,9 +119,9 @@ def serve(folder: Path) -> Iterator[str]:
         thread.join()
 
 
-def plant_canaries(database: Path) -> None:
+def plant_canaries(database_url: str) -> None:
     """Put internal text everywhere a careless public page might pick it up."""
-    engine = make_engine(f"sqlite:///{database}")
+    engine = make_engine(database_url)
     with session_scope(engine) as session:
         session.scalars(select(Cso).order_by(Cso.id)).first().display_name = CANARIES[0]
         session.scalars(select(Plan).order_by(Plan.id)).first().title = CANARIES[1]
@@ -155,28 +154,37 @@ def plant_canaries(database: Path) -> None:
     engine.dispose()
 
 
-def store_text(database: Path) -> str:
-    with sqlite3.connect(database) as connection:
-        return "\n".join(connection.iterdump())
+def store_text(database_url: str) -> str:
+    """Every value in every table of the store, as text."""
+    engine = make_engine(database_url)
+    with engine.connect() as connection:
+        rows = [
+            repr(row)
+            for table in Base.metadata.sorted_tables
+            for row in connection.execute(select(table))
+        ]
+    engine.dispose()
+    return "\n".join(rows)
 
 
-def exported_site(database: Path, workdir: Path) -> Iterator[Site]:
+def exported_site(database_url: str, workdir: Path) -> Iterator[Site]:
     folder = workdir / "web" / "public"
-    engine = make_engine(f"sqlite:///{database}")
+    engine = make_engine(database_url)
     export_public_map(engine, folder, Settings(map_tiles="none"), EXPORTED_ON)
     engine.dispose()
     with serve(folder) as url:
-        yield Site(url=url, folder=folder, database=database)
+        yield Site(url=url, folder=folder, database_url=database_url)
 
 
 @pytest.fixture(scope="module")
-def leaky_site(demo_db_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+def leaky_site(
+    stores: Stores, demo_template_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Site]:
     """The demo store with canaries planted in it, exported and served; tiles off."""
     workdir = tmp_path_factory.mktemp("leaky")
-    database = workdir / "demo.db"
-    shutil.copyfile(demo_db_file, database)
-    plant_canaries(database)
-    yield from exported_site(database, workdir)
+    database_url = stores.copy(demo_template_url, "leaky")
+    plant_canaries(database_url)
+    yield from exported_site(database_url, workdir)
 
 
 @pytest.fixture(scope="module")
@@ -185,18 +193,19 @@ def public_app_url(leaky_site: Site, tmp_path_factory: pytest.TempPathFactory) -
     if the app ever read the store, the canaries would be there for it to leak."""
     workdir = tmp_path_factory.mktemp("public-app")
     with running_app(
-        leaky_site.database, workdir, script="public_app.py", PUBLIC_DIR=str(leaky_site.folder)
+        leaky_site.database_url, workdir, script="public_app.py", PUBLIC_DIR=str(leaky_site.folder)
     ) as url:
         yield url
 
 
 @pytest.fixture(scope="module")
-def xss_site(demo_db_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+def xss_site(
+    stores: Stores, demo_template_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Site]:
     """Two public bins whose name, address and guidance are markup someone typed."""
     workdir = tmp_path_factory.mktemp("xss")
-    database = workdir / "demo.db"
-    shutil.copyfile(demo_db_file, database)
-    engine = make_engine(f"sqlite:///{database}")
+    database_url = stores.copy(demo_template_url, "xss")
+    engine = make_engine(database_url)
     with session_scope(engine) as session:
         for name, address, guidance in [
             (IMG_PAYLOAD, SCRIPT_PAYLOAD, IMG_PAYLOAD),
@@ -214,7 +223,7 @@ def xss_site(demo_db_file: Path, tmp_path_factory: pytest.TempPathFactory) -> It
                 )
             )
     engine.dispose()
-    yield from exported_site(database, workdir)
+    yield from exported_site(database_url, workdir)
 
 
 @pytest.fixture(scope="module")
@@ -257,7 +266,7 @@ def serious_axe_violations(target: Page | Frame, axe: Path) -> list[str]:
 
 def test_canaries_are_in_the_store(leaky_site: Site):
     # the leak test below means something only if the secrets are really there to leak
-    stored = store_text(leaky_site.database)
+    stored = store_text(leaky_site.database_url)
 
     assert [canary for canary in CANARIES if canary not in stored] == []
 
@@ -413,17 +422,15 @@ class _TileHandler(http.server.BaseHTTPRequestHandler):
 
 
 def test_with_tiles_the_page_asks_only_the_tile_host_and_credits_it(
-    browser: Browser, demo_db_file: Path, tmp_path: Path
+    browser: Browser, demo_db_url: str, tmp_path: Path
 ):
-    database = tmp_path / "demo.db"
-    shutil.copyfile(demo_db_file, database)
     tiles = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _TileHandler)
     threading.Thread(target=tiles.serve_forever, daemon=True).start()
     tile_origin = f"http://127.0.0.1:{tiles.server_address[1]}"  # another origin than the page
     settings = Settings(
         map_tiles=f"{tile_origin}/{{z}}/{{x}}/{{y}}.png", map_tiles_attribution="Test tiles"
     )
-    engine = make_engine(f"sqlite:///{database}")
+    engine = make_engine(demo_db_url)
     export_public_map(engine, tmp_path / "public", settings, EXPORTED_ON)
     engine.dispose()
     context = browser.new_context()
@@ -436,7 +443,7 @@ def test_with_tiles_the_page_asks_only_the_tile_host_and_credits_it(
 
     try:
         with serve(tmp_path / "public") as url:
-            open_static(page, Site(url=url, folder=tmp_path / "public", database=database))
+            open_static(page, Site(url=url, folder=tmp_path / "public", database_url=demo_db_url))
             expect(page.locator(".leaflet-control-attribution")).to_have_text("Test tiles")
             tile_images = page.locator("img.leaflet-tile-loaded")
             expect(tile_images.first).to_be_visible()

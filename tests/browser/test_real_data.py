@@ -19,15 +19,22 @@ pytestmark = [
 
 
 def test_the_map_works_on_imported_real_data(
-    page: Page, identity_provider: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    page: Page,
+    identity_provider: str,
+    new_db_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ):
-    database = tmp_path / "real.db"
-    load_real_borough(database, monkeypatch)
+    load_real_borough(new_db_url, monkeypatch)
     app_port = free_port()
     secrets_file = auth_secrets(tmp_path, identity_provider, app_port)
 
     with running_app(
-        database, tmp_path, port=app_port, DEMO_MODE="0", STREAMLIT_SECRETS_FILES=str(secrets_file)
+        new_db_url,
+        tmp_path,
+        port=app_port,
+        DEMO_MODE="0",
+        STREAMLIT_SECRETS_FILES=str(secrets_file),
     ) as url:
         page.goto(url)
         page.get_by_role("button", name="Sign in").click()

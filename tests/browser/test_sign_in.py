@@ -15,15 +15,17 @@ ANALYST = "demo-analyst@example.org"
 
 
 def test_sign_in_shows_the_allowed_pages_and_sign_out_locks_the_app_again(
-    page: Page, identity_provider: str, demo_db_file: Path, tmp_path: Path
+    page: Page, identity_provider: str, demo_db_url: str, tmp_path: Path
 ):
-    database = tmp_path / "demo.db"
-    database.write_bytes(demo_db_file.read_bytes())
     app_port = free_port()
     secrets_file = auth_secrets(tmp_path, identity_provider, app_port)
 
     with running_app(
-        database, tmp_path, port=app_port, DEMO_MODE="0", STREAMLIT_SECRETS_FILES=str(secrets_file)
+        demo_db_url,
+        tmp_path,
+        port=app_port,
+        DEMO_MODE="0",
+        STREAMLIT_SECRETS_FILES=str(secrets_file),
     ) as url:
         page.goto(url)
         expect(page.get_by_role("heading", name="Community Safety Map")).to_be_visible(

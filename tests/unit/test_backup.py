@@ -2,25 +2,26 @@
 
 from __future__ import annotations
 
-import shutil
 import sqlite3
 from pathlib import Path
 
 import pytest
+from alembic import command
 from sqlalchemy import text
 
 from dashboard.backup import backup, check_backup, restore, table_digests
 from dashboard.cli import main
 from dashboard.errors import InvalidInput
 from dashboard.store.models import Base
-from dashboard.store.session import make_engine, migrate
+from dashboard.store.session import alembic_config, head_revision, make_engine, migrate
+from tests.stores import on_postgresql, sqlite_only
 
 
 @pytest.fixture
-def store(demo_db_file: Path, tmp_path: Path):
-    database = tmp_path / "live.db"
-    shutil.copyfile(demo_db_file, database)
-    return make_engine(f"sqlite:///{database}")
+def store(demo_db_url: str):
+    engine = make_engine(demo_db_url)
+    yield engine
+    engine.dispose()
 
 
 def change_everything_a_little(engine) -> None:
@@ -32,7 +33,7 @@ def change_everything_a_little(engine) -> None:
 
 def test_a_backup_restores_every_table_exactly(store, tmp_path: Path):
     before = table_digests(store)
-    out = tmp_path / "store-backup.db"
+    out = tmp_path / "store-backup"
 
     written = backup(store, out)
     change_everything_a_little(store)
@@ -46,7 +47,8 @@ def test_a_backup_restores_every_table_exactly(store, tmp_path: Path):
     assert set(before) == {*Base.metadata.tables, "alembic_version"}  # nothing left out
 
 
-def test_the_backup_is_one_self_contained_file(store, tmp_path: Path):
+@sqlite_only
+def test_the_sqlite_backup_is_one_self_contained_file(store, tmp_path: Path):
     out = tmp_path / "store-backup.db"
 
     backup(store, out)
@@ -58,14 +60,11 @@ def test_the_backup_is_one_self_contained_file(store, tmp_path: Path):
     connection.close()
 
 
-def test_an_older_backup_is_migrated_forward(store, tmp_path: Path):
-    old = tmp_path / "old.db"
-    old_engine = make_engine(f"sqlite:///{old}")
-    migrate(old_engine)
-    with old_engine.begin() as connection:
-        connection.execute(text("UPDATE alembic_version SET version_num = '0004'"))
-        connection.execute(text("DROP TABLE patrol_visit"))
-        connection.execute(text("DROP TABLE patrol_log"))
+def test_an_older_backup_is_migrated_forward(store, new_db_url: str, tmp_path: Path):
+    old_engine = make_engine(new_db_url)
+    command.upgrade(alembic_config(old_engine), "0004")  # before the patrol tables
+    old = tmp_path / "old-backup"
+    backup(old_engine, old)
     old_engine.dispose()
 
     restore(store, old)
@@ -73,17 +72,22 @@ def test_an_older_backup_is_migrated_forward(store, tmp_path: Path):
     with store.connect() as connection:
         version = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
         logs = connection.execute(text("SELECT count(*) FROM patrol_log")).scalar()
-    assert version == "0005"
-    assert logs == 0
+        incidents = connection.execute(text("SELECT count(*) FROM incident")).scalar()
+    assert version == head_revision()
+    assert (logs, incidents) == (0, 0)  # the backup's content, not the store's
+
+
+NOT_A_BACKUP = "not a pg_dump backup" if on_postgresql() else "not a SQLite"
 
 
 @pytest.mark.parametrize(
     ("make", "message"),
     [
-        (lambda path: path.write_text("incident_ref,offence\n1,Robbery\n"), "not a SQLite"),
-        (
+        (lambda path: path.write_text("incident_ref,offence\n1,Robbery\n"), NOT_A_BACKUP),
+        pytest.param(
             lambda path: sqlite3.connect(path).execute("CREATE TABLE t (x)").connection.commit(),
             "not made by this app",
+            marks=pytest.mark.skipif(on_postgresql(), reason="a SQLite file is no pg_dump"),
         ),
         (None, "No backup file"),
     ],
@@ -100,22 +104,27 @@ def test_a_file_that_is_not_a_backup_is_refused_and_nothing_changes(store, tmp_p
     assert table_digests(store) == before
 
 
-def test_a_backup_from_a_newer_app_is_refused(store, tmp_path: Path):
-    newer = tmp_path / "newer.db"
-    backup(store, newer)
-    connection = sqlite3.connect(newer)
-    connection.execute("UPDATE alembic_version SET version_num = '9999'")
-    connection.commit()
-    connection.close()
+def test_a_backup_from_a_newer_app_is_refused(store, new_db_url: str, tmp_path: Path):
+    newer_engine = make_engine(new_db_url)
+    migrate(newer_engine)
+    with newer_engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    newer = tmp_path / "newer-backup"
+    backup(newer_engine, newer)
+    newer_engine.dispose()
+    before = table_digests(store)
 
     with pytest.raises(InvalidInput, match="newer version of the app"):
         check_backup(store, newer)
+    with pytest.raises(InvalidInput, match="newer version of the app"):
+        restore(store, newer)
+    assert table_digests(store) == before
 
 
 def test_the_command_line_backs_up_and_restores_only_with_yes(
     store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
 ):
-    monkeypatch.setenv("DATABASE_URL", str(store.url))
+    monkeypatch.setenv("DATABASE_URL", store.url.render_as_string(hide_password=False))
     out = tmp_path / "cli-backup.db"
     before = table_digests(store)
 

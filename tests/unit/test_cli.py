@@ -9,8 +9,8 @@ def stats(capsys) -> dict[str, int]:
     return {name: int(count) for name, count in (line.split(": ") for line in lines)}
 
 
-def test_init_db_seed_demo_and_stats_honour_database_url(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
+def test_init_db_seed_demo_and_stats_honour_database_url(new_db_url, monkeypatch, capsys):
+    monkeypatch.setenv("DATABASE_URL", new_db_url)
     monkeypatch.delenv("BOROUGH_CODE", raising=False)
 
     assert main(["init-db"]) == 0
@@ -26,11 +26,10 @@ def test_init_db_seed_demo_and_stats_honour_database_url(tmp_path, monkeypatch, 
     assert stats(capsys) == counts
     assert (counts["ward"], counts["cso"], counts["plan"]) == (22, 7, 4)
     assert counts["incident"] > 12_000
-    assert (tmp_path / "cli.db").exists()
 
 
-def test_commands_on_a_missing_database_say_how_to_create_it(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'none.db'}")
+def test_commands_on_a_missing_database_say_how_to_create_it(new_db_url, monkeypatch, capsys):
+    monkeypatch.setenv("DATABASE_URL", new_db_url)
 
     assert main(["stats"]) == 2
     assert "python -m dashboard init-db" in capsys.readouterr().err

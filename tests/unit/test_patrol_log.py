@@ -414,9 +414,9 @@ def test_notes_of_exactly_2000_characters_are_kept(engine, cso):
 @pytest.mark.parametrize(
     ("visit", "constraint"),
     [
-        ("'A', 1, 0, '2026-11-27 19:00:00.000000', NULL", "ck_patrol_visit_arrival"),
-        ("'A', 1, 1, NULL, -1", "ck_patrol_visit_dwell"),
-        ("'526250_175000', 2, 1, NULL, NULL", "UNIQUE"),
+        ("'A', 1, false, '2026-11-27 19:00:00.000000', NULL", "ck_patrol_visit_arrival"),
+        ("'A', 1, true, NULL, -1", "ck_patrol_visit_dwell"),
+        ("'526250_175000', 2, true, NULL, NULL", r"(?i)unique"),  # SQLite and PostgreSQL say it so
     ],
 )
 def test_the_store_itself_refuses_inconsistent_visits(engine, cso, visit, constraint):
@@ -432,23 +432,25 @@ def test_the_store_itself_refuses_inconsistent_visits(engine, cso, visit, constr
         )
 
 
-def test_migration_0005_adds_and_removes_the_patrol_tables(tmp_path):
+def test_migration_0005_adds_and_removes_the_patrol_tables(new_db_url):
     from alembic import command
 
     from dashboard.store.session import alembic_config
 
-    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    engine = make_engine(new_db_url)
     config = alembic_config(engine)
     command.upgrade(config, "0004")
     assert not {"patrol_log", "patrol_visit"} & set(inspect(engine).get_table_names())
 
     command.upgrade(config, "0005")
     assert {"patrol_log", "patrol_visit"} <= set(inspect(engine).get_table_names())
-    assert {index["name"] for index in inspect(engine).get_indexes("patrol_visit")} == {
+    indexes = inspect(engine).get_indexes("patrol_visit")
+    # PostgreSQL also lists the index behind the unique constraint; it is not one of ours
+    assert {index["name"] for index in indexes if "duplicates_constraint" not in index} == {
         "ix_patrol_visit_patrol_id"
     }
     with engine.begin() as connection:
-        connection.execute(text("INSERT INTO cso (display_name, active) VALUES ('Sam', 1)"))
+        connection.execute(text("INSERT INTO cso (display_name, active) VALUES ('Sam', true)"))
         connection.execute(
             text(
                 "INSERT INTO patrol_log (cso_id, logged_by, logged_at, patrol_date, shift_label, "
@@ -460,7 +462,7 @@ def test_migration_0005_adds_and_removes_the_patrol_tables(tmp_path):
         connection.execute(
             text(
                 "INSERT INTO patrol_visit (patrol_id, cell_id, planned_order, visited) "
-                "VALUES (1, 'A', 1, 1)"
+                "VALUES (1, 'A', 1, true)"
             )
         )
 

@@ -22,8 +22,8 @@ ALTON = 1  # "Alton Estate youth violence and exploitation", started 18 May 2026
 
 
 @pytest.fixture(scope="module")
-def store(demo_db_file):
-    engine = make_engine(f"sqlite:///{demo_db_file}")
+def store(demo_template_url):
+    engine = make_engine(demo_template_url)
     span = queries.incident_span(engine, ROLE)
     incidents = queries.incidents(engine, queries.IncidentFilter(start=span[0], end=span[1]), ROLE)
     bins = queries.assets(engine, AssetKind.KNIFE_BIN, ROLE)

@@ -20,6 +20,7 @@ from dashboard.plans import ActionDraft, PlanDraft, action_flag
 from dashboard.store import queries
 from dashboard.store.models import (
     ActionStatus,
+    ActionUpdate,
     AppUser,
     Cso,
     PlanStatus,
@@ -217,7 +218,28 @@ def test_each_change_is_appended_to_the_history_and_nothing_is_lost(engine, ward
     ]
     assert history["comment"].tolist() == ["Two visits done", "Bars asked for time", "", ""]
     assert set(history["who"]) == {"Demo CSO"}
-    assert version == 3  # a comment alone does not bump the version
+    assert version == 4  # a comment is an update of its own, with its own version
+    with session_scope(engine) as session:
+        versions = session.scalars(
+            select(ActionUpdate.version)
+            .where(ActionUpdate.action_id == action_id)
+            .order_by(ActionUpdate.id)
+        ).all()
+    assert versions == [1, 2, 3, 4]
+
+
+def test_someone_who_opened_an_action_before_a_comment_is_shown_the_comment(engine, wards):
+    cso = person(engine, "demo-cso@example.org")
+    partner = person(engine, "demo-partner@example.org")
+    plan_id = plans.create_plan(engine, cso, draft(), wards, WANDSWORTH)
+    action_id = plans.add_action(engine, cso, plan_id, police_action())
+    plans.update_action(engine, cso, action_id, 1, {}, "Licensing officer on leave")
+
+    with pytest.raises(EditConflict) as conflict:
+        plans.update_action(engine, partner, action_id, 1, {"status": "on_track"})
+
+    assert conflict.value.current_version == 2
+    assert conflict.value.changes_since[0].endswith('comment ("Licensing officer on leave")')
 
 
 def test_a_stale_edit_is_refused_with_what_changed_and_can_be_reapplied(engine, wards):

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import io
 import re
-import shutil
 from dataclasses import dataclass, replace
 from datetime import date
-from pathlib import Path
 
 import pytest
 from openpyxl import load_workbook
@@ -35,6 +33,7 @@ from dashboard.quarterly_pack import (
 )
 from dashboard.store.session import make_engine
 from dashboard.taxonomy import load_taxonomy
+from tests.stores import Stores
 
 WANDSWORTH = "E09000032"
 MARKING = "OFFICIAL-SENSITIVE"
@@ -71,7 +70,7 @@ def store_count(database_url: str, quarter: Quarter, flag: str | None = None) ->
     names = ", ".join(f":c{index}" for index in range(len(serious)))
     sql = (
         f"SELECT count(*) FROM incident WHERE category IN ({names}) "
-        "AND occurred_on BETWEEN :start AND :end" + (f" AND {flag} = 1" if flag else "")
+        "AND occurred_on BETWEEN :start AND :end" + (f" AND {flag} = true" if flag else "")
     )
     engine = make_engine(database_url)
     with engine.connect() as connection:
@@ -88,11 +87,9 @@ def store_count(database_url: str, quarter: Quarter, flag: str | None = None) ->
 
 
 @pytest.fixture(scope="module")
-def store_url(demo_db_file: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
+def store_url(stores: Stores, demo_template_url: str) -> str:
     """A private copy of the demo store for this module (the reports only read it)."""
-    copy = tmp_path_factory.mktemp("pack") / "demo.db"
-    shutil.copyfile(demo_db_file, copy)
-    return f"sqlite:///{copy}"
+    return stores.copy(demo_template_url, "pack")
 
 
 @pytest.fixture(scope="module")

@@ -34,15 +34,13 @@ def test_who_sees_small_numbers(role, page, pack, internal_pack):
 
 
 @pytest.fixture(scope="module")
-def inputs(demo_db_file):
-    return read_inputs(
-        make_engine(f"sqlite:///{demo_db_file}"), Role.ANALYST, "E09000032", TODAY, True
-    )
+def inputs(demo_template_url):
+    return read_inputs(make_engine(demo_template_url), Role.ANALYST, "E09000032", TODAY, True)
 
 
-def test_reading_needs_a_role_that_sees_plans(demo_db_file):
+def test_reading_needs_a_role_that_sees_plans(demo_template_url):
     with pytest.raises(NotAllowed):
-        read_inputs(make_engine(f"sqlite:///{demo_db_file}"), None, "E09000032", TODAY, True)
+        read_inputs(make_engine(demo_template_url), None, "E09000032", TODAY, True)
 
 
 def test_the_quarters_on_offer_and_the_default(inputs):

@@ -4,6 +4,19 @@ from alembic import context
 from sqlalchemy import create_engine
 
 from dashboard.store.models import Base
+from dashboard.store.spatial import GENERATED_GEOMETRIES, POSTGIS_TABLES
+
+
+def include_object(obj, name, kind, reflected, _compare_to) -> bool:
+    """Leave PostGIS's table and the generated geometry columns out of autogenerate."""
+    if kind == "table":
+        return name not in POSTGIS_TABLES
+    if kind == "column":
+        return (obj.table.name, name) not in GENERATED_GEOMETRIES
+    if kind == "index":
+        return not any(name == f"ix_{table}_{column}" for table, column in GENERATED_GEOMETRIES)
+    return True
+
 
 config = context.config
 engine = config.attributes.get("engine") or create_engine(config.get_main_option("sqlalchemy.url"))
@@ -22,6 +35,7 @@ with engine.connect() as connection:
             target_metadata=Base.metadata,
             render_as_batch=True,  # SQLite can only ALTER tables by copying them
             compare_type=True,
+            include_object=include_object,
         )
         context.run_migrations()
         if sqlite:
