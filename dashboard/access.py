@@ -100,6 +100,8 @@ class Principal:
     role: Role | None  # None: signed in but given no role yet
     agency: str | None = None
     cso_id: int | None = None
+    borough_code: str | None = None  # their borough; None: the deployment's (BOROUGH_CODE)
+    london_wide: bool = False  # may see every borough's internal data (see dashboard.boroughs)
 
 
 def role_label(role: Role | None) -> str:
