@@ -14,7 +14,8 @@ What it does, in order (issue 9, item 3):
    load balancer with sticky sessions would be. Users are given to them round-robin, editors
    first, so every process has editors and their edits meet in the one database.
 4. Runs the users with asyncio for ``--duration`` seconds, each also bounded by
-   ``--max-requests``, with seeded think times (1-4 s) and arrivals spread over ``--ramp-up``.
+   ``--max-requests``, with seeded think times (``--think``, 5-15 s) and arrivals spread over
+   ``--ramp-up``.
    Each user is a browser tab speaking Streamlit's websocket protocol
    (``benchmarks/streamlit_client.py``):
 
@@ -89,7 +90,9 @@ log = logging.getLogger("benchmarks.load_test")
 
 SERVER_START_TIMEOUT_S = 90  # two servers importing geopandas at once on a busy two-core box
 SERVER_STOP_TIMEOUT_S = 15
-THINK_S = (1.0, 4.0)
+# how long a person reads a page before the next click: a dashboard reader looks at the map and
+# tables for a while; ``--think 1 4`` makes a stress test of the same users
+THINK_S = (5.0, 15.0)
 READER_ROLE = "Demo partner, Metropolitan Police (partner)"  # an SVDG member
 CSO_EDITOR_ROLE = "Demo CSO (cso)"
 PARTNER_EDITOR_ROLE = READER_ROLE  # updates the Metropolitan Police's own actions
@@ -428,6 +431,7 @@ class SimulatedUser:
     recorder: Recorder
     run_timeout_s: float
     start_delay_s: float = 0.0
+    think_s: tuple[float, float] = THINK_S
     session: StreamlitSession | None = None
     requests: int = 0
     edits: int = 0
@@ -457,9 +461,11 @@ class SimulatedUser:
     def _has_budget(self) -> bool:
         return time.monotonic() < self.deadline and self.requests < self.max_requests
 
-    async def think(self, low: float = THINK_S[0], high: float = THINK_S[1]) -> None:
-        """Read the page for a while (seeded), never past the deadline."""
-        pause = self.rng.uniform(low, high)
+    async def think(self, low: float | None = None, high: float | None = None) -> None:
+        """Read the page for a while (seeded; ``think_s`` unless given), never past the deadline."""
+        pause = self.rng.uniform(
+            self.think_s[0] if low is None else low, self.think_s[1] if high is None else high
+        )
         await asyncio.sleep(max(0.0, min(pause, self.deadline - time.monotonic())))
 
     async def request(
@@ -689,6 +695,7 @@ def make_users(
     run_timeout_s: float,
     recorder: Recorder,
     run_tag: str,
+    think_s: tuple[float, float] = THINK_S,
 ) -> list[SimulatedUser]:
     """Editors first, then readers, dealt round-robin to the servers; arrivals spread, seeded."""
     users: list[SimulatedUser] = []
@@ -703,6 +710,7 @@ def make_users(
             "recorder": recorder,
             "run_timeout_s": run_timeout_s,
             "start_delay_s": delay,
+            "think_s": think_s,
         }
         if number < editors:
             name = f"editor{number + 1}"
@@ -974,8 +982,9 @@ def format_report(report: dict[str, object]) -> str:
     lines = [
         f"Load test: {settings['readers']} readers and {settings['editors']} editors on "
         f"{settings['processes']} app processes sharing PostgreSQL ({settings['database']}), "
-        f"{settings['duration_s']:.0f} s, seed {settings['seed']}, think {THINK_S[0]:.0f}-"
-        f"{THINK_S[1]:.0f} s, at most {settings['max_requests']} requests per user; "
+        f"{settings['duration_s']:.0f} s, seed {settings['seed']}, "
+        f"think {settings['think_s'][0]:g}-{settings['think_s'][1]:g} s, "
+        f"at most {settings['max_requests']} requests per user; "
         f"ran {settings['elapsed_s']:.0f} s",
     ]
     cpu = settings.get("server_cpu_s") or []
@@ -1104,6 +1113,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--max-requests", type=int, default=300, help="reruns per user at most (default 300)"
     )
     parser.add_argument(
+        "--think",
+        type=float,
+        nargs=2,
+        default=list(THINK_S),
+        metavar=("LOW", "HIGH"),
+        help="seconds a user reads a page before the next click, drawn between LOW and HIGH "
+        f"(default {THINK_S[0]:g} {THINK_S[1]:g}; 1 4 makes a stress test)",
+    )
+    parser.add_argument(
         "--ramp-up", type=float, default=20.0, help="seconds over which users arrive (default 20)"
     )
     parser.add_argument(
@@ -1132,6 +1150,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         name, equals, _value = setting.partition("=")
         if not equals or not re.fullmatch(r"STREAMLIT_[A-Z0-9_]+", name):
             parser.error(f"--server-env takes STREAMLIT_NAME=VALUE, got {setting!r}")
+    if not 0 <= args.think[0] <= args.think[1]:
+        parser.error("--think takes LOW HIGH with 0 <= LOW <= HIGH")
     if args.readers + args.editors == 0:
         parser.error("give at least one reader or editor")
     if args.duration > 3600 or args.readers + args.editors > 200 or args.processes > 8:
@@ -1201,6 +1221,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.run_timeout,
                 recorder,
                 run_tag,
+                (args.think[0], args.think[1]),
             )
             log.info(
                 "running %d readers and %d editors for %.0f s",
@@ -1232,6 +1253,7 @@ def main(argv: list[str] | None = None) -> int:
                 "seed": args.seed,
                 "max_requests": args.max_requests,
                 "ramp_up_s": args.ramp_up,
+                "think_s": list(args.think),
                 "database": f"{server_url.host}:{server_url.port}/{name}",
                 "ports": [server.port for server in servers],
                 "server_env": args.server_env,

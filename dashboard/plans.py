@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -1032,20 +1032,28 @@ def _sorted_by_flag(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def my_actions(
-    engine: Engine, actor: Principal, today: date, include_closed: bool = False
+    engine: Engine,
+    actor: Principal,
+    today: date,
+    include_closed: bool = False,
+    keep: Collection[int] = (),
 ) -> pd.DataFrame:
     """What ``actor`` or their agency owns, soonest due first (``ACTION_COLUMNS``).
 
     Owned means: the action names the actor's account, or the actor's agency owns it. Done and
-    dropped actions are left out unless ``include_closed``. Overdue ones come first because
-    they are the soonest due.
+    dropped actions are left out unless ``include_closed``, or unless their id is in ``keep``
+    (a page keeps what it already shows: an action someone else closes while its form is open
+    stays, so the person's save meets the conflict instead of vanishing with the action).
+    Overdue ones come first because they are the soonest due.
     """
     frame = actions(engine, actor.role, today)
     mine = frame["owner_user_id"].eq(actor.user_id).fillna(False)
     if actor.agency:
         mine |= frame["owner_agency"].str.casefold() == actor.agency.casefold()
     if not include_closed:
-        mine &= frame["status"].isin([status.value for status in OPEN_ACTION_STATUSES])
+        mine &= frame["status"].isin([status.value for status in OPEN_ACTION_STATUSES]) | frame[
+            "action_id"
+        ].isin(list(keep))
     return frame[mine].sort_values(["due_on", "action_id"], ignore_index=True)
 
 

@@ -20,7 +20,10 @@ if not user.agency:
         "An administrator can set your agency on the Users page."
     )
 include_closed = st.toggle("Include done and dropped actions", key="mine_include_closed")
-mine = plans.my_actions(ui.engine(), user, today, include_closed=include_closed)
+# what this page already showed stays listed, closed or not, until the page is reloaded
+shown = st.session_state.setdefault("mine_shown", set())
+mine = plans.my_actions(ui.engine(), user, today, include_closed=include_closed, keep=shown)
+shown.update(mine["action_id"])
 counts = mine["flag"].value_counts()
 overdue_col, at_risk_col, soon_col, total_col = st.columns(4)
 overdue_col.metric("Overdue", int(counts.get(plans.FLAG_OVERDUE, 0)))

@@ -189,3 +189,42 @@ def test_a_ward_picked_on_the_map_offers_a_plan_for_it_to_those_who_run_plans(se
 
     assert "Open a plan for Northcote" in links(CSO)
     assert "Open a plan for Northcote" not in links(PARTNER)
+
+
+def test_an_action_closed_by_someone_else_stays_listed_so_the_save_meets_the_conflict(seeded_db):
+    engine = make_engine(seeded_db)
+    analyst = principal_for_email(engine, ANALYST)
+    partner = principal_for_email(engine, PARTNER)
+    at = on_page(PARTNER, "pages/my_actions.py")
+    listed = plans.my_actions(engine, partner, today_in_london()).iloc[0]
+    action_id, version = int(listed["action_id"]), int(listed["version"])
+    # the analyst closes it while the partner has its form open
+    plans.update_action(engine, analyst, action_id, version, {"status": "done"}, "Finished")
+    prefix = f"mine_{action_id}_g0"
+
+    at.text_input(key=f"{prefix}_owner_name").input("PC Jo Park")
+    save_button(at, f"{prefix}_form").click().run()
+
+    assert not at.exception, at.exception
+    assert action_id not in set(plans.my_actions(engine, partner, today_in_london())["action_id"])
+    assert len([w for w in at.warning if "changed by someone else" in w.value]) == 1
+    assert any("Finished" in m.value and "Done" in m.value for m in at.markdown)  # theirs
+    assert any("PC Jo Park" in m.value for m in at.markdown)  # what the partner tried to save
+    history = plans.action_history(engine, analyst.role, action_id)
+    assert "PC Jo Park" not in " ".join(history["what changed"])  # nothing saved over it
+    next(b for b in at.button if b.label == "Discard my changes").click().run()
+    assert not [w for w in at.warning if "changed by someone else" in w.value]
+    assert at.session_state["mine_shown"] >= {action_id}
+
+
+def test_my_actions_drops_closed_actions_on_a_new_visit(seeded_db):
+    engine = make_engine(seeded_db)
+    partner = principal_for_email(engine, PARTNER)
+    listed = plans.my_actions(engine, partner, today_in_london()).iloc[0]
+    plans.update_action(
+        engine, partner, int(listed["action_id"]), int(listed["version"]), {"status": "done"}
+    )
+
+    at = on_page(PARTNER, "pages/my_actions.py")
+
+    assert int(listed["action_id"]) not in set(at.session_state["mine_shown"])
