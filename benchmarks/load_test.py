@@ -164,25 +164,25 @@ def database_name() -> str:
     return f"csm_load_{os.getpid()}"
 
 
-def create_database(server_url: URL, name: str) -> URL:
-    """Create the empty database ``name`` on the server ``server_url`` names; its URL."""
+def _on_server(server_url: URL, statement: str) -> None:
+    """Run one statement outside a transaction (CREATE/DROP DATABASE refuse to run in one)."""
     engine = create_engine(server_url, isolation_level="AUTOCOMMIT")
     try:
         with engine.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
+            connection.execute(text(statement))
     finally:
         engine.dispose()
+
+
+def create_database(server_url: URL, name: str) -> URL:
+    """Create the empty database ``name`` on the server ``server_url`` names; its URL."""
+    _on_server(server_url, f'CREATE DATABASE "{name}"')
     return server_url.set(database=name)
 
 
 def drop_database(server_url: URL, name: str) -> None:
     """Drop ``name``, closing any connection still open to it (PostgreSQL 13+)."""
-    engine = create_engine(server_url, isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        engine.dispose()
+    _on_server(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def prepare_store(database_url: URL, workdir: Path) -> None:
