@@ -645,14 +645,10 @@ class Editor(SimulatedUser):
     ) -> Screen:
         session = self.session
         assert session is not None
-        page = page_label(screen)
-        if any(SAVED_TEXT in body for body in screen.alert_bodies("success")):
-            self.recorder.saves[(self.kind, page)] += 1
-            self.recorder.confirmed.append(
-                ConfirmedEdit(
-                    action_id, token, STATUS_BY_LABEL[new_label], self.name, self.server.number
-                )
-            )
+        edit = ConfirmedEdit(
+            action_id, token, STATUS_BY_LABEL[new_label], self.name, self.server.number
+        )
+        if self._confirmed(screen, edit):
             return screen
         if not any(CONFLICT_TEXT in body for body in screen.alert_bodies("warning")):
             shown = "; ".join(f"{kind}: {body[:100]}" for kind, body, _path in screen.alerts)
@@ -661,19 +657,13 @@ class Editor(SimulatedUser):
             raise UserFlowError(
                 f"a save was neither confirmed nor refused{where}; the page showed {shown}"
             )
-        self.recorder.conflicts[(self.kind, page)] += 1
+        self.recorder.conflicts[(self.kind, page_label(screen))] += 1
         await self.think(0.5, 2.0)  # reads what the other person changed
         if self.rng.random() < REAPPLY_PROBABILITY:
             again = screen.widget("Re-apply my changes", key=f"{prefix}_pending_again")
             screen = await self.request("re-apply", lambda: session.click(again))
-            if any(SAVED_TEXT in body for body in screen.alert_bodies("success")):
+            if self._confirmed(screen, edit):
                 self.recorder.reapplied_saves += 1
-                self.recorder.saves[(self.kind, page_label(screen))] += 1
-                self.recorder.confirmed.append(
-                    ConfirmedEdit(
-                        action_id, token, STATUS_BY_LABEL[new_label], self.name, self.server.number
-                    )
-                )
                 return screen
             if not any(CONFLICT_TEXT in body for body in screen.alert_bodies("warning")):
                 shown = "; ".join(f"{kind}: {body[:100]}" for kind, body, _path in screen.alerts)
@@ -682,6 +672,14 @@ class Editor(SimulatedUser):
         drop = screen.widget("Discard my changes", key=f"{prefix}_pending_drop")
         self.recorder.discarded_after_conflict += 1
         return await self.request("discard", lambda: session.click(drop))
+
+    def _confirmed(self, screen: Screen, edit: ConfirmedEdit) -> bool:
+        """True, and the save recorded, when the page confirms ``edit`` was saved."""
+        if not any(SAVED_TEXT in body for body in screen.alert_bodies("success")):
+            return False
+        self.recorder.saves[(self.kind, page_label(screen))] += 1
+        self.recorder.confirmed.append(edit)
+        return True
 
 
 def make_users(

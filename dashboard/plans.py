@@ -513,6 +513,18 @@ def _changes_since(updates: Iterable[object], since_version: int) -> tuple[str, 
     )
 
 
+def _conflict(record: Plan | Action, seen_version: int, what_happened: str) -> EditConflict:
+    """The conflict for an edit made on ``seen_version``.
+
+    It says what happened, lists the others' changes since, and carries the current version.
+    """
+    return EditConflict(
+        f"{what_happened} Their changes are below; re-apply yours on top if they still make sense.",
+        _changes_since(record.updates, seen_version),
+        record.version,
+    )
+
+
 def _conflict_after_race(
     engine: Engine, model: type[Plan] | type[Action], record_id: int, seen_version: int, what: str
 ) -> EditConflict:
@@ -525,11 +537,8 @@ def _conflict_after_race(
         record = session.get(model, record_id)
         if record is None:
             return EditConflict(f"The {what} was removed while you were editing it")
-        return EditConflict(
-            f"This {what} was changed by someone else at the same moment. Their changes are "
-            "below; re-apply yours on top if they still make sense.",
-            _changes_since(record.updates, seen_version),
-            record.version,
+        return _conflict(
+            record, seen_version, f"This {what} was changed by someone else at the same moment."
         )
 
 
@@ -712,11 +721,10 @@ def update_plan(
             if plan is None:
                 raise InvalidInput(f"There is no plan {plan_id}")
             if plan.version != seen_version:
-                raise EditConflict(
-                    f"“{plan.title}” was changed by someone else after you opened it. "
-                    "Their changes are below; re-apply yours on top if they still make sense.",
-                    _changes_since(plan.updates, seen_version),
-                    plan.version,
+                raise _conflict(
+                    plan,
+                    seen_version,
+                    f"“{plan.title}” was changed by someone else after you opened it.",
                 )
             if "lead_cso_id" in fields:
                 _check_cso(session, fields["lead_cso_id"])  # type: ignore[arg-type]
@@ -832,11 +840,10 @@ def update_action(
                     "Partners cannot hand an action to another agency; ask the plan's CSO"
                 )
             if action.version != seen_version:
-                raise EditConflict(
-                    "This action was changed by someone else after you opened it. Their "
-                    "changes are below; re-apply yours on top if they still make sense.",
-                    _changes_since(action.updates, seen_version),
-                    action.version,
+                raise _conflict(
+                    action,
+                    seen_version,
+                    "This action was changed by someone else after you opened it.",
                 )
             if "owner_user_id" in fields:
                 _check_user(session, fields["owner_user_id"])  # type: ignore[arg-type]
