@@ -1,15 +1,19 @@
 """``python -m dashboard``: set up the store, load the demo, report what is stored, export.
 
-Every command honours ``DATABASE_URL`` (through ``load_settings``).
+Every command honours ``DATABASE_URL`` (through ``load_settings``). A store may hold several
+boroughs (a London-wide one), so every command that works on one borough's data takes
+``--borough CODE`` (default ``BOROUGH_CODE``) and reads and writes that borough's rows only.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import getpass
 import logging
 import os
+import re
 import sys
 import tempfile
 import textwrap
@@ -24,6 +28,7 @@ from sqlalchemy.exc import DBAPIError
 from dashboard import hotspots, patrol_plan, plans, quarterly_pack, quarterly_report
 from dashboard.access import Role
 from dashboard.backup import backup, check_backup, restore
+from dashboard.boroughs import borough_name
 from dashboard.config import DATA_DIR, MAPPINGS_DIR, Settings, load_settings
 from dashboard.dates import today_in_london, whole_months_window
 from dashboard.demo import seed_demo
@@ -43,6 +48,7 @@ from dashboard.static_assets import prepare_static
 from dashboard.store import queries
 from dashboard.store.models import AssetKind
 from dashboard.store.queries import table_counts
+from dashboard.store.scope import stored_boroughs
 from dashboard.store.session import (
     database_failure_reason,
     is_database_failure,
@@ -57,6 +63,49 @@ from dashboard.users import add_user
 log = logging.getLogger("dashboard.cli")
 # Whoever runs the command line holds the database itself; it acts as an administrator.
 OPERATOR = Role.ADMIN
+_BOROUGH_CODE = re.compile(r"E[0-9]{8}")  # an ONS code: E09000032 is Wandsworth
+
+
+def _borough_code(text: str, option: str) -> str:
+    """``text`` as an ONS borough code, upper-cased; InvalidInput naming ``option`` otherwise."""
+    code = text.strip().upper()
+    if not _BOROUGH_CODE.fullmatch(code):
+        raise InvalidInput(
+            f"{option} must be an ONS borough code such as E09000032 (Wandsworth), got {text!r}"
+        )
+    return code
+
+
+def _for_borough(settings: Settings, code: str | None) -> Settings:
+    """``settings`` for the borough ``--borough`` names; unchanged when it names none.
+
+    The borough's name follows its code (a configured BOROUGH_NAME belongs to BOROUGH_CODE).
+    Raises InvalidInput for a code that is not E and eight digits.
+    """
+    if code is None:
+        return settings
+    code = _borough_code(code, "--borough")
+    if code == settings.borough_code:
+        return settings
+    return dataclasses.replace(settings, borough_code=code, borough_name=borough_name(code))
+
+
+def _boroughs(settings: Settings) -> tuple[str, ...]:
+    """Whose rows a command reads: its borough's only, as a store of several needs saying."""
+    return (settings.borough_code,)
+
+
+def _borough_or_all(
+    engine: Engine, settings: Settings, arguments: argparse.Namespace
+) -> tuple[str, ...] | None:
+    """``--borough``'s borough, or every borough the store holds (None: it holds none yet).
+
+    For the operator's commands on the whole store (stats, the import log, undo), where
+    ``--borough`` narrows rather than picks.
+    """
+    if arguments.borough:
+        return _boroughs(settings)
+    return tuple(stored_boroughs(engine)) or None
 
 
 def _init_db(settings: Settings) -> int:
@@ -80,10 +129,14 @@ def _seed_demo(settings: Settings) -> int:
     return 0
 
 
-def _stats(settings: Settings) -> int:
+def _stats(settings: Settings, arguments: argparse.Namespace) -> int:
+    """Count each table's rows: the whole store's, or with ``--borough`` that borough's."""
     engine = make_engine(settings.database_url)
     require_current_schema(engine)
-    for table, count in table_counts(engine, table_names(engine), OPERATOR).items():
+    # tables without a borough (audit trails) are left out of one borough's counts
+    boroughs = _borough_or_all(engine, settings, arguments)
+    counts = table_counts(engine, table_names(engine), OPERATOR, boroughs=boroughs)
+    for table, count in counts.items():
         sys.stdout.write(f"{table}: {count}\n")
     return 0
 
@@ -95,7 +148,7 @@ def _prepare(settings: Settings) -> int:
     """
     engine = make_engine(settings.database_url)
     migrate(engine)
-    if not table_counts(engine, ["ward"], OPERATOR)["ward"]:
+    if not stored_boroughs(engine):  # no wards of any borough: an empty store
         seed_demo(engine, settings.borough_code, load_taxonomy())
         sys.stdout.write("the database was empty: demo data loaded\n")
     prepare_static()
@@ -147,14 +200,21 @@ def _write_atomically(path: Path, data: bytes) -> None:
 
 
 def _patrol_wards(
-    engine: Engine, arguments: argparse.Namespace, wards_wgs84: gpd.GeoDataFrame, today: date
+    engine: Engine,
+    arguments: argparse.Namespace,
+    wards_wgs84: gpd.GeoDataFrame,
+    today: date,
+    boroughs: tuple[str, ...],
 ) -> tuple[tuple[str, ...], int | None, str]:
-    """The wards to plan (``--wards``, the CSO's, or the CSO's narrowed), the CSO's id and name."""
+    """The wards to plan (``--wards``, the CSO's, or the CSO's narrowed), the CSO's id and name.
+
+    ``--cso`` is looked for among ``boroughs``' CSOs, and ``--wards`` among ``wards_wgs84``.
+    """
     cso_id, cso_name, wards = None, "", ()
     if arguments.cso:
-        cso = patrol_plan.find_cso(queries.csos(engine, OPERATOR), arguments.cso)
+        cso = patrol_plan.find_cso(queries.csos(engine, OPERATOR, boroughs=boroughs), arguments.cso)
         cso_id, cso_name = int(cso["cso_id"]), str(cso["cso_name"])
-        assignments = queries.current_cso_assignments(engine, today, OPERATOR)
+        assignments = queries.current_cso_assignments(engine, today, OPERATOR, boroughs=boroughs)
         wards = patrol_plan.wards_of_cso(assignments, cso_id)
         if not wards and not arguments.wards:
             raise InvalidInput(f"{cso_name} covers no ward today; name the wards with --wards")
@@ -176,7 +236,11 @@ def _patrol_wards(
 
 
 def _patrol_request(
-    engine: Engine, arguments: argparse.Namespace, wards_wgs84: gpd.GeoDataFrame, today: date
+    engine: Engine,
+    arguments: argparse.Namespace,
+    wards_wgs84: gpd.GeoDataFrame,
+    today: date,
+    boroughs: tuple[str, ...],
 ) -> tuple[patrol_plan.PatrolRequest, str]:
     """The plan the arguments ask for, and the CSO's name ("" without ``--cso``)."""
     on_date = None
@@ -200,7 +264,7 @@ def _patrol_request(
         )
     if not arguments.cso and not arguments.wards:
         raise InvalidInput("Say whose patrol it is: --cso NAME (or the wards: --wards CODE,CODE)")
-    wards, cso_id, cso_name = _patrol_wards(engine, arguments, wards_wgs84, today)
+    wards, cso_id, cso_name = _patrol_wards(engine, arguments, wards_wgs84, today, boroughs)
     request = patrol_plan.PatrolRequest(
         ward_codes=wards,
         weekdays=weekdays,
@@ -222,22 +286,27 @@ def _plan_patrol(
     span: tuple[date, date],
     wards_wgs84: gpd.GeoDataFrame,
     today: date,
+    boroughs: tuple[str, ...],
 ) -> patrol_plan.PatrolPlan:
     """Read what a plan rests on from the store and build it, as the Patrol plan page does.
 
     The incidents are the whole borough's over the look-back (Gi* needs every cell's count), and
-    the grid is the current wards' (``hotspots.borough_grid``).
+    the grid is the current wards' (``hotspots.borough_grid``). Every read is of ``boroughs``.
     """
     start, end = whole_months_window(span[0], span[1], request.look_back_months)
-    incidents = queries.incidents(engine, queries.IncidentFilter(start=start, end=end), OPERATOR)
+    incidents = queries.incidents(
+        engine, queries.IncidentFilter(start=start, end=end, boroughs=boroughs), OPERATOR
+    )
     return patrol_plan.build(
         request,
         incidents,
         hotspots.borough_grid(wards_wgs84.to_crs(BNG), hotspots.DEFAULT_CELL_SIZE_M),
-        bins_wgs84=queries.assets(engine, AssetKind.KNIFE_BIN, OPERATOR),
-        bus_stops_wgs84=queries.assets(engine, AssetKind.YOUTH_BUS_STOP, OPERATOR),
-        schedule=queries.youth_bus_schedule(engine, OPERATOR),
-        actions=plans.actions(engine, OPERATOR, today),
+        bins_wgs84=queries.assets(engine, AssetKind.KNIFE_BIN, OPERATOR, boroughs=boroughs),
+        bus_stops_wgs84=queries.assets(
+            engine, AssetKind.YOUTH_BUS_STOP, OPERATOR, boroughs=boroughs
+        ),
+        schedule=queries.youth_bus_schedule(engine, OPERATOR, boroughs=boroughs),
+        actions=plans.actions(engine, OPERATOR, today, boroughs=boroughs),
     )
 
 
@@ -251,16 +320,18 @@ def _export_patrol(settings: Settings, arguments: argparse.Namespace) -> int:
         raise InvalidInput(f"OUT must be a file in an existing folder; {out} is not")
     engine = make_engine(settings.database_url)
     require_current_schema(engine)
-    span = queries.incident_span(engine, OPERATOR)
+    boroughs = _boroughs(settings)
+    span = queries.incident_span(engine, OPERATOR, boroughs=boroughs)
     if span is None:
         raise InvalidInput(
-            "No incidents are loaded, so there are no hotspots to patrol; import some first "
-            "(python -m dashboard import police-uk FILE, or fetch police-uk)"
+            f"No incidents are loaded for {settings.borough_name}, so there are no hotspots to "
+            "patrol; import some first (python -m dashboard import police-uk FILE, or fetch "
+            "police-uk), or name another borough with --borough"
         )
     today = today_in_london()
     wards = queries.current_wards(engine, settings.borough_code, OPERATOR)
-    request, cso_name = _patrol_request(engine, arguments, wards, today)
-    plan = _plan_patrol(engine, request, span, wards, today)
+    request, cso_name = _patrol_request(engine, arguments, wards, today, boroughs)
+    plan = _plan_patrol(engine, request, span, wards, today, boroughs)
     route = plan.route
     if route.stops.empty:
         why = " ".join(filter(None, (*(plan.notes or route.warnings), plan.when_note)))
@@ -343,10 +414,11 @@ def _export_quarterly_pack(settings: Settings, arguments: argparse.Namespace) ->
             raise InvalidInput("--workbook must be another file than OUT")
     engine = make_engine(settings.database_url)
     require_current_schema(engine)
-    if queries.incident_span(engine, OPERATOR) is None:
+    if queries.incident_span(engine, OPERATOR, boroughs=_boroughs(settings)) is None:
         raise InvalidInput(
-            "No incidents are loaded, so there is nothing to report; import some first "
-            "(python -m dashboard import police-uk FILE, or fetch police-uk)"
+            f"No incidents are loaded for {settings.borough_name}, so there is nothing to report; "
+            "import some first (python -m dashboard import police-uk FILE, or fetch police-uk), "
+            "or name another borough with --borough"
         )
     today = today_in_london()
     synthetic = queries.dataset_info(engine).get("synthetic") == "true"
@@ -393,6 +465,9 @@ def _add_user(settings: Settings, arguments: argparse.Namespace) -> int:
     """Register someone (the first administrator, typically) from the command line."""
     engine = make_engine(settings.database_url)
     require_current_schema(engine)
+    borough = arguments.user_borough
+    if borough is not None:
+        borough = _borough_code(borough, "--borough")
     user_id = add_user(
         engine,
         "cli",
@@ -400,9 +475,13 @@ def _add_user(settings: Settings, arguments: argparse.Namespace) -> int:
         display_name=arguments.name,
         role=arguments.role,
         agency=arguments.agency,
+        borough_code=borough,
+        london_wide=arguments.london_wide,
     )
+    sees = ", London-wide" if arguments.london_wide else ""
+    of = f", {borough_name(borough)}" if borough is not None else ""
     sys.stdout.write(
-        f"user {user_id} added: {arguments.email.strip().lower()} ({arguments.role})\n"
+        f"user {user_id} added: {arguments.email.strip().lower()} ({arguments.role}{of}{sees})\n"
     )
     return 0
 
@@ -425,6 +504,7 @@ def _import(settings: Settings, arguments: argparse.Namespace) -> int:
     prepared = kind.prepare(engine, request)
     sys.stderr.write("\n")
     report = prepared.report
+    sys.stdout.write(f"borough: {settings.borough_name} ({settings.borough_code})\n")
     for line in report.summary_lines():
         sys.stdout.write(f"{line}\n")
     for error in report.rejected[:ROWS_SHOWN_ON_SCREEN]:
@@ -464,6 +544,7 @@ def _fetch(settings: Settings, arguments: argparse.Namespace) -> int:
         progress=lambda done: sys.stderr.write(f"\rfetched {done} of {len(months)} months"),
     )
     sys.stderr.write("\n")
+    sys.stdout.write(f"borough: {settings.borough_name} ({settings.borough_code})\n")
     for line in prepared.report.summary_lines():
         sys.stdout.write(f"{line}\n")
     if arguments.dry_run:
@@ -483,16 +564,23 @@ def _print_progress(rows: int) -> None:
 def _undo(settings: Settings, arguments: argparse.Namespace) -> int:
     engine = make_engine(settings.database_url)
     require_current_schema(engine)
-    removed = undo_import(engine, OPERATOR, f"cli:{getpass.getuser()}", arguments.import_id)
+    removed = undo_import(
+        engine,
+        OPERATOR,
+        f"cli:{getpass.getuser()}",
+        arguments.import_id,
+        boroughs=_borough_or_all(engine, settings, arguments),
+    )
     done = ", ".join(f"{table} {count:,}" for table, count in removed.items()) or "nothing"
     sys.stdout.write(f"import {arguments.import_id} undone; removed {done}\n")
     return 0
 
 
-def _imports(settings: Settings) -> int:
+def _imports(settings: Settings, arguments: argparse.Namespace) -> int:
     engine = make_engine(settings.database_url)
     require_current_schema(engine)
-    for row in list_imports(engine, OPERATOR).itertuples():
+    boroughs = _borough_or_all(engine, settings, arguments)
+    for row in list_imports(engine, OPERATOR, boroughs=boroughs).itertuples():
         sys.stdout.write(
             f"{row.import_id}\t{row.kind}\t{row.status}\t{row.when:%Y-%m-%d %H:%M}\t"
             f"{row.rows_loaded}\t{row.by}\t{row.file}\n"
@@ -510,8 +598,6 @@ def _read_file(path: Path, max_bytes: int) -> bytes:
 COMMANDS = {
     "init-db": (_init_db, "create the database, or upgrade it to the newest schema (Alembic)"),
     "seed-demo": (_seed_demo, "load the demo borough into an empty database (idempotent)"),
-    "stats": (_stats, "print one 'table: count' line per table"),
-    "imports": (_imports, "list the import log, newest first"),
     "prepare-static": (_prepare_static, "copy Leaflet and jQuery from installed packages"),
     "prepare": (
         _prepare,
@@ -523,7 +609,8 @@ EXPORTS = {
     "public-map": (
         _export_public_map,
         "the public knife-bin map for the council website: DIR/index.html, DIR/bins.geojson and "
-        "DIR/assets/ (public knife bins only, allow-listed fields only); DIR is replaced whole",
+        "DIR/assets/ (the borough's public knife bins only, allow-listed fields only); DIR is "
+        "replaced whole",
     ),
     "patrol": (
         _export_patrol,
@@ -676,16 +763,41 @@ def _restore(settings: Settings, arguments: argparse.Namespace) -> int:
     return 0
 
 
+BOROUGH_HELP = "the borough's ONS code, e.g. E09000022 for Lambeth (default: BOROUGH_CODE)"
+
+
+def _add_borough_argument(parser: argparse.ArgumentParser, help_text: str = BOROUGH_HELP) -> None:
+    # checked in main(), not by argparse, so a bad code is one line of error, not the usage
+    parser.add_argument("--borough", metavar="CODE", help=help_text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface."""
     parser = argparse.ArgumentParser(
         prog="python -m dashboard",
         description="Community Safety Map: set up and inspect the store. DATABASE_URL picks the "
-        "database (a SQLite file under data/ by default).",
+        "database (a SQLite file under data/ by default). A store may hold several boroughs: "
+        "commands on one borough's data take --borough CODE (default: BOROUGH_CODE).",
     )
     commands = parser.add_subparsers(dest="command", required=True)
     for name, (_handler, help_text) in COMMANDS.items():
         commands.add_parser(name, help=help_text, description=help_text)
+    count = commands.add_parser(
+        "stats",
+        help="print one 'table: count' line per table (--borough: that borough's rows only)",
+        description="Print one 'table: count' line per table, counting the whole store.",
+    )
+    _add_borough_argument(
+        count,
+        "count this borough's rows only (ONS code, e.g. E09000022); tables holding no "
+        "borough (audit trails) are then left out",
+    )
+    log_of = commands.add_parser(
+        "imports",
+        help="list the import log, newest first (--borough: that borough's imports only)",
+        description="List the import log of the whole store, newest first.",
+    )
+    _add_borough_argument(log_of, "list this borough's imports only (ONS code, e.g. E09000022)")
     add = commands.add_parser(
         "add-user",
         help="register a person who may sign in (the first administrator, typically)",
@@ -695,6 +807,18 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--name", required=True, help="the name colleagues know them by")
     add.add_argument("--role", required=True, choices=[role.value for role in Role])
     add.add_argument("--agency", default=None, help="their agency (partners)")
+    add.add_argument(
+        "--borough",
+        dest="user_borough",
+        metavar="CODE",
+        help="the borough whose internal data they see, as its ONS code (default: the "
+        "deployment's, BOROUGH_CODE)",
+    )
+    add.add_argument(
+        "--london-wide",
+        action="store_true",
+        help="let them see every borough the store holds, one at a time or all at once",
+    )
     load = commands.add_parser(
         "import",
         help="validate a file and load it (all or nothing); --dry-run only validates",
@@ -704,6 +828,11 @@ def build_parser() -> argparse.ArgumentParser:
     for name, kind in IMPORT_KINDS.items():
         sub = kinds_in.add_parser(name, help=kind.help, description=kind.help)
         sub.add_argument("files", nargs="+", type=Path, metavar="FILE")
+        _add_borough_argument(
+            sub,
+            "the borough the file is for, as its ONS code, e.g. E09000022 for Lambeth "
+            "(default: BOROUGH_CODE); it replaces or adds to that borough's data only",
+        )
         sub.add_argument("--dry-run", action="store_true", help="validate and report only")
         sub.add_argument(
             "--accept-valid-rows",
@@ -734,9 +863,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     police.add_argument("--from", dest="start", required=True, metavar="YYYY-MM")
     police.add_argument("--to", dest="end", required=True, metavar="YYYY-MM")
+    _add_borough_argument(police)
     police.add_argument("--dry-run", action="store_true", help="fetch and report only")
     undo = commands.add_parser("undo", help="undo an import (see `imports` for the ids)")
     undo.add_argument("import_id", type=int)
+    _add_borough_argument(
+        undo, "undo it only if it is this borough's import (ONS code, e.g. E09000022)"
+    )
     save = commands.add_parser(
         "backup",
         help="write a consistent backup of the store to a file (while the app runs)",
@@ -775,9 +908,11 @@ def build_parser() -> argparse.ArgumentParser:
                 formatter_class=argparse.RawDescriptionHelpFormatter,
             )
             add_arguments(kind)
+            _add_borough_argument(kind)
         else:
             kind = kinds.add_parser(name, help=help_text, description=help_text)
             kind.add_argument("out_dir", metavar="DIR", type=Path, help="the folder to write")
+            _add_borough_argument(kind)
     return parser
 
 
@@ -788,7 +923,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("fontTools").setLevel(logging.WARNING)
     arguments = build_parser().parse_args(argv)
     try:
-        settings = load_settings()
+        settings = _for_borough(load_settings(), getattr(arguments, "borough", None))
+        if arguments.command == "stats":
+            return _stats(settings, arguments)
+        if arguments.command == "imports":
+            return _imports(settings, arguments)
         if arguments.command == "export":
             return EXPORTS[arguments.export_kind][0](settings, arguments)
         if arguments.command == "add-user":

@@ -175,6 +175,7 @@ def seed_demo(
             rows_accepted=len(incidents),
             rows_rejected=0,
             status=ImportStatus.COMMITTED,
+            borough_code=borough_code,
         )
         session.add(data_import)
         session.flush()
@@ -192,7 +193,12 @@ def seed_demo(
             for row in wards.itertuples()
         )
         cso_by_key = {
-            row.cso_key: Cso(display_name=row.display_name, contact=row.contact, active=True)
+            row.cso_key: Cso(
+                display_name=row.display_name,
+                contact=row.contact,
+                active=True,
+                borough_code=borough_code,
+            )
             for row in csos.itertuples()
         }
         session.add_all(cso_by_key.values())
@@ -215,6 +221,7 @@ def seed_demo(
                 public=row.public == "true",
                 guidance=row.guidance or None,
                 notes=row.notes or None,
+                borough_code=borough_code,
                 import_id=data_import.id,
             )
             for row in asset_rows.itertuples()
@@ -248,6 +255,7 @@ def seed_demo(
                 review_on=date.fromisoformat(spec["review_on"]) if spec["review_on"] else None,
                 status=PlanStatus(spec["status"]),
                 outcome=spec.get("outcome"),
+                borough_code=borough_code,
                 created_at=opened_at,
             )
             session.add(plan)
@@ -295,7 +303,9 @@ def seed_demo(
                     changes=json.dumps({"created": [None, {"email": email, "role": role.value}]}),
                 )
             )
-        records = incidents.assign(import_id=data_import.id).to_dict("records")
+        records = incidents.assign(import_id=data_import.id, borough_code=borough_code).to_dict(
+            "records"
+        )
         for record in records:
             if pd.isna(record["occurred_at"]):
                 record["occurred_at"] = None

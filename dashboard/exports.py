@@ -28,6 +28,7 @@ from dashboard.public_map import (
     public_map_html,
 )
 from dashboard.store.models import Asset, AssetKind
+from dashboard.store.scope import in_boroughs
 from dashboard.store.session import session_scope
 
 __all__ = [
@@ -47,19 +48,25 @@ PUBLIC_MAP_ASSETS = ("leaflet.js", "leaflet.css", "images")
 PUBLIC_MAP_FILES = frozenset({PUBLIC_MAP_INDEX, SNAPSHOT_FILE, PUBLIC_MAP_ASSET_DIR})
 
 
-def published_bins(engine: Engine) -> list[PublishedBin]:
-    """The knife amnesty bins marked public, as the public may see them; sorted by name.
+def published_bins(engine: Engine, borough_code: str | None = None) -> list[PublishedBin]:
+    """A borough's knife amnesty bins marked public, as the public may see them; sorted by name.
 
-    Only the allow-listed columns are selected, so nothing else is ever read for this page.
+    ``borough_code`` None is the store's only borough (refused when it holds several): a
+    council's page shows its own bins. Only the allow-listed columns are selected, so nothing
+    else is ever read for this page.
     """
     columns = [getattr(Asset, field) for field in PUBLIC_ASSET_FIELDS]
-    query = (
-        select(*columns)
-        .where(Asset.kind == AssetKind.KNIFE_BIN, Asset.public.is_(True))
-        .order_by(Asset.name, Asset.id)
-    )
+    boroughs = None if borough_code is None else (borough_code,)
     with session_scope(engine) as session:
-        rows = session.execute(query).all()
+        rows = session.execute(
+            select(*columns)
+            .where(
+                Asset.kind == AssetKind.KNIFE_BIN,
+                Asset.public.is_(True),
+                in_boroughs(session, Asset.borough_code, boroughs),
+            )
+            .order_by(Asset.name, Asset.id)
+        ).all()
     return [PublishedBin(**dict(zip(PUBLIC_ASSET_FIELDS, row, strict=True))) for row in rows]
 
 
@@ -132,7 +139,7 @@ def export_public_map(engine: Engine, out_dir: Path, settings: Settings, today: 
     """
     out_dir = Path(out_dir).resolve()
     _check_replaceable(out_dir)
-    bins = published_bins(engine)
+    bins = published_bins(engine, settings.borough_code)
     page = public_map_html(
         bins,
         asset_prefix=f"{PUBLIC_MAP_ASSET_DIR}/",

@@ -16,6 +16,9 @@ from dashboard.geo import BNG
 DEFAULT_CELL_SIZE_M = (
     250.0  # about a street block and a half: small enough to patrol, large enough to count
 )
+# All of London at once: 1 km cells keep the map to about 1,600 cells (250 m would be 25,000, too
+# many to draw or to read), and show where in London violence concentrates, not which street
+LONDON_CELL_SIZE_M = 1_000.0
 HOTSPOT_CLASS_COUNT = 5
 
 

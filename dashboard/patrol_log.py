@@ -19,9 +19,11 @@ import pandas as pd
 from sqlalchemy import Engine, and_, case, func, select
 
 from dashboard.access import Permission, Principal, Role, require
+from dashboard.boroughs import require_borough_access
 from dashboard.dates import LONDON, now_in_london, short_date
 from dashboard.errors import InvalidInput, NotAllowed
 from dashboard.store.models import Cso, PatrolLog, PatrolVisit
+from dashboard.store.scope import Boroughs, in_boroughs
 from dashboard.store.session import session_scope, write_scope
 
 log = logging.getLogger(__name__)
@@ -299,8 +301,10 @@ def log_patrol(
     rows = _clean_visits(visits, shift_bounds(patrol_date, starts_at, ends_at), now)
 
     with write_scope(engine) as session:
-        if session.get(Cso, cso_id) is None:
+        cso = session.get(Cso, cso_id)
+        if cso is None:
             raise InvalidInput(f"There is no CSO {cso_id}; pick the CSO from the list")
+        require_borough_access(actor, cso.borough_code)
         patrol = PatrolLog(
             cso_id=cso_id,
             logged_by_user_id=actor.user_id or None,
@@ -325,7 +329,12 @@ def log_patrol(
 
 
 def patrol_logs(
-    engine: Engine, role: Role | None, *, cso_id: int | None = None, since: date | None = None
+    engine: Engine,
+    role: Role | None,
+    *,
+    cso_id: int | None = None,
+    since: date | None = None,
+    boroughs: Boroughs = None,
 ) -> pd.DataFrame:
     """Logged patrols with their planned and delivered dosage, newest first.
 
@@ -339,6 +348,8 @@ def patrol_logs(
         Only this CSO's patrols; None for everyone's.
     since
         Only patrols on or after this date; None for all.
+    boroughs
+        Whose CSOs' patrols (see ``dashboard.store.scope``).
 
     Returns
     -------
@@ -403,7 +414,7 @@ def patrol_logs(
     if since is not None:
         query = query.where(PatrolLog.patrol_date >= since)
     with session_scope(engine) as session:
-        rows = session.execute(query).all()
+        rows = session.execute(query.where(in_boroughs(session, Cso.borough_code, boroughs))).all()
     columns = [column for column in PATROL_LOG_COLUMNS if column != "delivery_share"]
     frame = pd.DataFrame([tuple(row) for row in rows], columns=columns)
     frame = frame.astype(
@@ -424,7 +435,9 @@ def patrol_logs(
     return frame[PATROL_LOG_COLUMNS]
 
 
-def patrol_visits(engine: Engine, role: Role | None, patrol_id: int) -> pd.DataFrame:
+def patrol_visits(
+    engine: Engine, role: Role | None, patrol_id: int, *, boroughs: Boroughs = None
+) -> pd.DataFrame:
     """The stops of one logged patrol: planned ones in order, then unplanned ones as they came.
 
     Parameters
@@ -434,7 +447,9 @@ def patrol_visits(engine: Engine, role: Role | None, patrol_id: int) -> pd.DataF
     role
         Must hold ``VIEW_CSOS``, as for ``patrol_logs``.
     patrol_id
-        The log; an unknown id gives an empty frame.
+        The log; an unknown id, or a log of another borough's CSO, gives an empty frame.
+    boroughs
+        Whose CSOs' patrols may be read (see ``dashboard.store.scope``).
 
     Returns
     -------
@@ -452,7 +467,12 @@ def patrol_visits(engine: Engine, role: Role | None, patrol_id: int) -> pd.DataF
                 PatrolVisit.arrived_at,
                 PatrolVisit.dwell_min,
             )
-            .where(PatrolVisit.patrol_id == patrol_id)
+            .join(PatrolLog, PatrolLog.id == PatrolVisit.patrol_id)
+            .join(Cso, Cso.id == PatrolLog.cso_id)
+            .where(
+                PatrolVisit.patrol_id == patrol_id,
+                in_boroughs(session, Cso.borough_code, boroughs),
+            )
             .order_by(
                 PatrolVisit.planned_order.is_(None),
                 PatrolVisit.planned_order,
@@ -474,7 +494,12 @@ def patrol_visits(engine: Engine, role: Role | None, patrol_id: int) -> pd.DataF
 
 
 def dosage_by_cell(
-    engine: Engine, role: Role | None, *, since: date | None = None, cso_id: int | None = None
+    engine: Engine,
+    role: Role | None,
+    *,
+    since: date | None = None,
+    cso_id: int | None = None,
+    boroughs: Boroughs = None,
 ) -> pd.DataFrame:
     """Planned against delivered dosage per hotspot cell, busiest first.
 
@@ -488,6 +513,8 @@ def dosage_by_cell(
         Only patrols on or after this date; None for all.
     cso_id
         Only this CSO's patrols; None for everyone's.
+    boroughs
+        Whose CSOs' patrols (see ``dashboard.store.scope``).
 
     Returns
     -------
@@ -512,6 +539,7 @@ def dosage_by_cell(
             func.sum(case((and_(visited, PatrolVisit.dwell_min.is_(None)), 1), else_=0)),
         )
         .join(PatrolLog, PatrolLog.id == PatrolVisit.patrol_id)
+        .join(Cso, Cso.id == PatrolLog.cso_id)
         .group_by(PatrolVisit.cell_id)
     )
     if cso_id is not None:
@@ -519,7 +547,7 @@ def dosage_by_cell(
     if since is not None:
         query = query.where(PatrolLog.patrol_date >= since)
     with session_scope(engine) as session:
-        rows = session.execute(query).all()
+        rows = session.execute(query.where(in_boroughs(session, Cso.borough_code, boroughs))).all()
     frame = pd.DataFrame([tuple(row) for row in rows], columns=DOSAGE_COLUMNS).astype(
         {
             "cell_id": "str",

@@ -25,6 +25,7 @@ from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.orm.exc import StaleDataError
 
 from dashboard.access import Permission, Principal, Role, can, require
+from dashboard.boroughs import require_borough_access
 from dashboard.dates import now_in_london
 from dashboard.errors import DataError, EditConflict, InvalidInput, NotAllowed
 from dashboard.geo import BNG, WGS84
@@ -41,6 +42,7 @@ from dashboard.store.models import (
     SaraStage,
     Ward,
 )
+from dashboard.store.scope import Boroughs, in_boroughs
 from dashboard.store.session import session_scope, write_scope
 
 log = logging.getLogger(__name__)
@@ -628,6 +630,7 @@ def create_plan(
     (a field or the area is wrong).
     """
     require(actor.role, Permission.MANAGE_PLANS)
+    require_borough_access(actor, borough_code)
     if draft.area_source not in AREA_SOURCES:
         raise InvalidInput(f"Unknown area source {draft.area_source!r}")
     fields = clean_plan_fields(
@@ -654,6 +657,7 @@ def create_plan(
             **fields,
             area_wkb=shapely.to_wkb(area),
             area_source=draft.area_source,
+            borough_code=borough_code,
             created_by_user_id=actor.user_id or None,
             created_at=now,
         )
@@ -720,6 +724,9 @@ def update_plan(
             plan = session.get(Plan, plan_id, with_for_update=True)
             if plan is None:
                 raise InvalidInput(f"There is no plan {plan_id}")
+            require_borough_access(actor, plan.borough_code)
+            if area is not None:
+                require_borough_access(actor, area[3])
             if plan.version != seen_version:
                 raise _conflict(
                     plan,
@@ -740,6 +747,7 @@ def update_plan(
                 ]
                 plan.area_wkb = shapely.to_wkb(new_area)
                 plan.area_source = area[1]  # type: ignore[index]
+                plan.borough_code = area[3]  # type: ignore[index]
                 _link_wards(session, plan, wards_covered(new_area, area[2]), area[3])  # type: ignore[index]
             if not diff and not comment.strip():
                 raise InvalidInput("Nothing changed: edit a field or write a comment")
@@ -784,6 +792,7 @@ def add_action(
         plan = session.get(Plan, plan_id)
         if plan is None:
             raise InvalidInput(f"There is no plan {plan_id}")
+        require_borough_access(actor, plan.borough_code)
         if plan.status is PlanStatus.CLOSED:
             raise InvalidInput(f"“{plan.title}” is closed; reopen it before adding actions")
         _check_user(session, fields["owner_user_id"])  # type: ignore[arg-type]
@@ -830,6 +839,7 @@ def update_action(
             action = session.get(Action, action_id, with_for_update=True)
             if action is None:
                 raise InvalidInput(f"There is no action {action_id}")
+            require_borough_access(actor, session.get(Plan, action.plan_id).borough_code)
             _require_action_rights(actor, action.owner_agency)
             if (
                 "owner_agency" in fields
@@ -902,11 +912,20 @@ class PlanRecord:
     area_ha: float = field(default=0.0)
 
 
-def plan_record(engine: Engine, role: Role | None, plan_id: int) -> PlanRecord:
-    """The plan ``plan_id``; raises InvalidInput when there is none."""
+def plan_record(
+    engine: Engine, role: Role | None, plan_id: int, *, boroughs: Boroughs = None
+) -> PlanRecord:
+    """The plan ``plan_id``; raises InvalidInput when there is none in ``boroughs``.
+
+    Another borough's plan is "none" too, so its id tells nothing about it.
+    """
     require(role, Permission.VIEW_PLANS)
     with session_scope(engine) as session:
-        plan = session.get(Plan, plan_id)
+        plan = session.scalar(
+            select(Plan).where(
+                Plan.id == plan_id, in_boroughs(session, Plan.borough_code, boroughs)
+            )
+        )
         if plan is None:
             raise InvalidInput(f"There is no plan {plan_id}")
         lead = session.get(Cso, plan.lead_cso_id) if plan.lead_cso_id else None
@@ -972,8 +991,12 @@ def actions(
     role: Role | None,
     today: date,
     plan_ids: Iterable[int] | None = None,
+    *,
+    boroughs: Boroughs = None,
 ) -> pd.DataFrame:
-    """Actions (all, or of ``plan_ids``) with their flag on ``today``; ``ACTION_COLUMNS``.
+    """Actions (all of ``boroughs``', or of ``plan_ids``) with their flag on ``today``.
+
+    Columns ``ACTION_COLUMNS``.
 
     Sorted worst flag first (overdue, at risk, due soon, ...), then soonest due. ``status`` is
     the stored value (``not_started``), ``status_label`` and ``flag`` are for people.
@@ -993,7 +1016,7 @@ def actions(
     if plan_ids is not None:
         query = query.where(Action.plan_id.in_(list(plan_ids)))
     with session_scope(engine) as session:
-        rows = session.execute(query).all()
+        rows = session.execute(query.where(in_boroughs(session, Plan.borough_code, boroughs))).all()
     records = [
         {
             "action_id": action.id,
@@ -1044,6 +1067,8 @@ def my_actions(
     today: date,
     include_closed: bool = False,
     keep: Collection[int] = (),
+    *,
+    boroughs: Boroughs = None,
 ) -> pd.DataFrame:
     """What ``actor`` or their agency owns, soonest due first (``ACTION_COLUMNS``).
 
@@ -1053,7 +1078,7 @@ def my_actions(
     stays, so the person's save meets the conflict instead of vanishing with the action).
     Overdue ones come first because they are the soonest due.
     """
-    frame = actions(engine, actor.role, today)
+    frame = actions(engine, actor.role, today, boroughs=boroughs)
     mine = frame["owner_user_id"].eq(actor.user_id).fillna(False)
     if actor.agency:
         mine |= frame["owner_agency"].str.casefold() == actor.agency.casefold()
@@ -1083,19 +1108,26 @@ PLAN_COLUMNS = [
 
 
 def plans(
-    engine: Engine, role: Role | None, today: date, all_actions: pd.DataFrame | None = None
+    engine: Engine,
+    role: Role | None,
+    today: date,
+    all_actions: pd.DataFrame | None = None,
+    *,
+    boroughs: Boroughs = None,
 ) -> gpd.GeoDataFrame:
     """Every plan with its action counts on ``today``, in EPSG:4326; ``PLAN_COLUMNS`` + geometry.
 
     ``status`` and ``sara_stage`` are the stored values; ``ward_codes`` a comma-separated string.
     Sorted: open first, then monitoring, then closed; newest start first within each.
-    ``all_actions`` is what ``actions(engine, role, today)`` returned, when the caller has it
-    already; otherwise it is read here.
+    ``all_actions`` is what ``actions(engine, role, today, boroughs=boroughs)`` returned, when
+    the caller has it already; otherwise it is read here.
     """
     require(role, Permission.VIEW_PLANS)
     with session_scope(engine) as session:
         rows = session.execute(
-            select(Plan, Cso.display_name).outerjoin(Cso, Cso.id == Plan.lead_cso_id)
+            select(Plan, Cso.display_name)
+            .outerjoin(Cso, Cso.id == Plan.lead_cso_id)
+            .where(in_boroughs(session, Plan.borough_code, boroughs))
         ).all()
         links = session.execute(
             select(PlanWard.plan_id, PlanWard.ward_code).order_by(PlanWard.ward_code)
@@ -1103,7 +1135,7 @@ def plans(
     codes: dict[int, list[str]] = {}
     for plan_id, code in links:
         codes.setdefault(plan_id, []).append(code)
-    counts = actions(engine, role, today) if all_actions is None else all_actions
+    counts = actions(engine, role, today, boroughs=boroughs) if all_actions is None else all_actions
     by_plan = counts.groupby("plan_id")
     records = []
     for plan, lead_name in rows:
@@ -1140,8 +1172,10 @@ def plans(
 HISTORY_COLUMNS = ["when", "who", "what changed", "comment"]
 
 
-def action_history(engine: Engine, role: Role | None, action_id: int) -> pd.DataFrame:
-    """The action's update trail, newest first: ``HISTORY_COLUMNS``."""
+def action_history(
+    engine: Engine, role: Role | None, action_id: int, *, boroughs: Boroughs = None
+) -> pd.DataFrame:
+    """The action's update trail, newest first: ``HISTORY_COLUMNS`` (empty outside ``boroughs``)."""
     require(role, Permission.VIEW_PLANS)
     with session_scope(engine) as session:
         rows = session.execute(
@@ -1151,21 +1185,32 @@ def action_history(engine: Engine, role: Role | None, action_id: int) -> pd.Data
                 ActionUpdate.changes,
                 ActionUpdate.comment,
             )
-            .where(ActionUpdate.action_id == action_id)
+            .join(Action, Action.id == ActionUpdate.action_id)
+            .join(Plan, Plan.id == Action.plan_id)
+            .where(
+                ActionUpdate.action_id == action_id,
+                in_boroughs(session, Plan.borough_code, boroughs),
+            )
             .order_by(ActionUpdate.id.desc())
         ).all()
     return _history(rows)
 
 
-def plan_history(engine: Engine, role: Role | None, plan_id: int) -> pd.DataFrame:
-    """The plan's own update trail (not its actions'), newest first: ``HISTORY_COLUMNS``."""
+def plan_history(
+    engine: Engine, role: Role | None, plan_id: int, *, boroughs: Boroughs = None
+) -> pd.DataFrame:
+    """The plan's own update trail (not its actions'), newest first: ``HISTORY_COLUMNS``.
+
+    Empty for a plan outside ``boroughs``.
+    """
     require(role, Permission.VIEW_PLANS)
     with session_scope(engine) as session:
         rows = session.execute(
             select(
                 PlanUpdate.changed_at, PlanUpdate.changed_by, PlanUpdate.changes, PlanUpdate.comment
             )
-            .where(PlanUpdate.plan_id == plan_id)
+            .join(Plan, Plan.id == PlanUpdate.plan_id)
+            .where(PlanUpdate.plan_id == plan_id, in_boroughs(session, Plan.borough_code, boroughs))
             .order_by(PlanUpdate.id.desc())
         ).all()
     return _history(rows)
@@ -1178,16 +1223,24 @@ def _history(rows: list) -> pd.DataFrame:
     )
 
 
-def known_agencies(engine: Engine, role: Role | None) -> list[str]:
-    """Agencies the store already knows (users' agencies, action owners, plan partners), sorted.
+def known_agencies(engine: Engine, role: Role | None, *, boroughs: Boroughs = None) -> list[str]:
+    """Agencies known to the store: users', and ``boroughs``' action owners and plan partners.
 
-    Offered as choices so the same agency is not spelt three ways.
+    Sorted, and offered as choices so the same agency is not spelt three ways.
     """
     require(role, Permission.VIEW_PLANS)
     with session_scope(engine) as session:
-        names = set(session.scalars(select(Action.owner_agency).distinct()))
+        in_scope = in_boroughs(session, Plan.borough_code, boroughs)
+        names = set(
+            session.scalars(
+                select(Action.owner_agency)
+                .join(Plan, Plan.id == Action.plan_id)
+                .where(in_scope)
+                .distinct()
+            )
+        )
         names |= set(filter(None, session.scalars(select(AppUser.agency).distinct())))
-        for partners in session.scalars(select(Plan.partners)):
+        for partners in session.scalars(select(Plan.partners).where(in_scope)):
             names |= set(filter(None, partners.splitlines()))
     return sorted(names, key=str.casefold)
 
@@ -1230,8 +1283,10 @@ def user_has_plan_history(session: Session, user_id: int) -> bool:
 UPDATE_TRAIL_COLUMNS = ["id", "changed_at", "changes"]
 
 
-def update_trails(engine: Engine, role: Role | None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Every action's and every plan's update trail, oldest first, for "as it stood on" views.
+def update_trails(
+    engine: Engine, role: Role | None, *, boroughs: Boroughs = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``boroughs``' action and plan update trails, oldest first, for "as it stood on" views.
 
     Returns (action updates with ``action_id``, plan updates with ``plan_id``), each with
     ``UPDATE_TRAIL_COLUMNS``; ``changes`` is the stored JSON text.
@@ -1244,12 +1299,17 @@ def update_trails(engine: Engine, role: Role | None) -> tuple[pd.DataFrame, pd.D
                 ActionUpdate.id,
                 ActionUpdate.changed_at,
                 ActionUpdate.changes,
-            ).order_by(ActionUpdate.id)
+            )
+            .join(Action, Action.id == ActionUpdate.action_id)
+            .join(Plan, Plan.id == Action.plan_id)
+            .where(in_boroughs(session, Plan.borough_code, boroughs))
+            .order_by(ActionUpdate.id)
         ).all()
         plan_rows = session.execute(
-            select(
-                PlanUpdate.plan_id, PlanUpdate.id, PlanUpdate.changed_at, PlanUpdate.changes
-            ).order_by(PlanUpdate.id)
+            select(PlanUpdate.plan_id, PlanUpdate.id, PlanUpdate.changed_at, PlanUpdate.changes)
+            .join(Plan, Plan.id == PlanUpdate.plan_id)
+            .where(in_boroughs(session, Plan.borough_code, boroughs))
+            .order_by(PlanUpdate.id)
         ).all()
     return (
         pd.DataFrame(action_rows, columns=["action_id", *UPDATE_TRAIL_COLUMNS]),

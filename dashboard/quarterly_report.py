@@ -275,27 +275,26 @@ def must_suppress(role: Role | None, *, for_pack: bool, internal_pack: bool = Fa
 def read_inputs(
     engine: Engine, role: Role | None, borough_code: str, today: date, synthetic: bool
 ) -> ReportInputs:
-    """Read everything a report needs from the store, as ``role``."""
+    """Read everything a report on ``borough_code`` needs from the store, as ``role``."""
     require(role, Permission.VIEW_PLANS)
-    span = queries.incident_span(engine, role)
-    if span is None:
-        incidents = queries.incidents(engine, queries.IncidentFilter(start=today, end=today), role)
-    else:
-        incidents = queries.incidents(
-            engine, queries.IncidentFilter(start=span[0], end=span[1]), role
-        )
+    boroughs = (borough_code,)
+    span = queries.incident_span(engine, role, boroughs=boroughs)
+    start, end = (today, today) if span is None else span
+    incidents = queries.incidents(
+        engine, queries.IncidentFilter(start=start, end=end, boroughs=boroughs), role
+    )
     wards = queries.current_wards(engine, borough_code, role)
-    all_actions = plans.actions(engine, role, today)
-    action_trail, plan_trail = plans.update_trails(engine, role)
+    all_actions = plans.actions(engine, role, today, boroughs=boroughs)
+    action_trail, plan_trail = plans.update_trails(engine, role, boroughs=boroughs)
     return ReportInputs(
         incidents=incidents,
         wards=wards,
         grid_bng=hotspots.borough_grid(wards.to_crs(BNG), hotspots.DEFAULT_CELL_SIZE_M),
         actions=all_actions,
         action_trail=action_trail,
-        plans=plans.plans(engine, role, today, all_actions),
+        plans=plans.plans(engine, role, today, all_actions, boroughs=boroughs),
         plan_trail=plan_trail,
-        sources=queries.incident_sources(engine, role),
+        sources=queries.incident_sources(engine, role, boroughs=boroughs),
         taxonomy=load_taxonomy(),
         synthetic=synthetic,
     )

@@ -7,12 +7,13 @@ from dashboard.store.session import table_names
 
 user = ui.require_page(Permission.VIEW_DATA_SOURCES)
 version = ui.data_version()
+borough = ui.borough_view(user, all_of_london=True)
 st.title("About the data")
 synthetic = ui.synthetic_banner(version)
 
 st.subheader("What is stored")
 engine = ui.engine()
-counts = table_counts(engine, table_names(engine), user.role)
+counts = table_counts(engine, table_names(engine), user.role, boroughs=borough.codes)
 ui.show_table(summaries.counts_table(counts))
 
 st.subheader("How offences are counted")

@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import streamlit as st
 from streamlit_folium import st_folium
 
@@ -16,11 +18,13 @@ from dashboard.store.queries import csos
 
 user = ui.require_page(Permission.LOAD_DATA)
 store = ui.engine()
-config = ui.settings()
+borough = ui.borough_view(user, to_load=True)
+# every import below is of this borough's data
+config = replace(ui.settings(), borough_code=borough.code, borough_name=borough.name)
 st.title("Data")
 st.caption(
-    "Load official files. Each file is checked first and nothing is written until you confirm; "
-    "then it is loaded whole or not at all, logged, and can be undone."
+    f"Load {borough.name}'s official files. Each file is checked first and nothing is written "
+    "until you confirm; then it is loaded whole or not at all, logged, and can be undone."
 )
 if done := st.session_state.pop("data_done", None):  # said after the rerun that shows it
     st.success(done)
@@ -131,8 +135,8 @@ if prepared is not None:
             st.error(str(error))
 
 st.subheader("Change one ward's CSO")
-wards = ui.cached_wards(ui.data_version(), user.role, config.borough_code)
-officers = csos(store, user.role)
+wards = ui.cached_wards(ui.data_version(), user.role, borough.codes)
+officers = csos(store, user.role, boroughs=borough.codes)
 with st.form("assign_ward"):
     ward_names = dict(zip(wards["code"], wards["name"], strict=True))
     ward_code = st.selectbox(
@@ -157,7 +161,7 @@ with st.form("assign_ward"):
             st.error(str(error))
 
 st.subheader("Import log")
-history = list_imports(store, user.role)
+history = list_imports(store, user.role, boroughs=borough.codes)
 ui.show_table(history)
 committed = history[history["status"] == "committed"]
 if not committed.empty:
@@ -174,7 +178,9 @@ if not committed.empty:
                 st.error("Tick the box to confirm; nothing was changed.")
             else:
                 try:
-                    removed = undo_import(store, user.role, user.email, int(import_id))
+                    removed = undo_import(
+                        store, user.role, user.email, int(import_id), boroughs=borough.codes
+                    )
                     counts = ", ".join(f"{t} {n:,}" for t, n in removed.items()) or "nothing"
                     st.session_state["data_done"] = f"Import {import_id} undone: removed {counts}."
                     st.rerun()

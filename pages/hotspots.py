@@ -9,12 +9,12 @@ from dashboard.ui import hotspot_widgets as hotspot_ui
 
 user = ui.require_page(Permission.VIEW_INCIDENTS)
 role = user.role
-config = ui.settings()
 version = ui.data_version()
-st.title(f"{config.borough_name}: hotspots")
+borough = ui.borough_view(user)
+st.title(f"{borough.name}: hotspots")
 st.caption("Where violence concentrates more than chance would explain, when, and what is near it.")
 synthetic = ui.synthetic_banner(version)
-wards = ui.cached_wards(version, role, config.borough_code)
+wards = ui.cached_wards(version, role, borough.codes)
 if wards.empty:
     st.warning("No ward boundaries are loaded. Run `python -m dashboard prepare` or import them.")
     st.stop()
@@ -23,12 +23,12 @@ ward_names = dict(zip(wards["code"], wards["name"], strict=True))
 map_col, side_col = st.columns([7, 2], gap="medium")
 with side_col:
     st.subheader("Filters")
-    question = hotspot_ui.question_widgets(version, role, wards)
+    question = hotspot_ui.question_widgets(version, role, wards, borough.codes)
 if question is None:
     st.stop()
 
 total, kept, left_out_note = hotspot_ui.when_counts(version, role, question)
-result = hotspot_ui.analysis(version, role, config.borough_code, question)
+result = hotspot_ui.analysis(version, role, question)
 
 with map_col:
     if left_out_note:
@@ -54,18 +54,14 @@ with map_col:
         key="hotspot_view",
         help="Gi* says which cells are hotter than chance; density shows a smooth surface.",
     )
-    raster = (
-        hotspot_ui.density(version, role, config.borough_code, question)
-        if view == "Kernel density"
-        else None
-    )
+    raster = hotspot_ui.density(version, role, question) if view == "Kernel density" else None
     fmap = hotspot_maps.hotspot_page_map(
         wards=wards,
         analysis=result,
         raster=raster,
-        bins=ui.cached_assets(version, role, AssetKind.KNIFE_BIN),
-        bus_stops=ui.cached_assets(version, role, AssetKind.YOUTH_BUS_STOP),
-        schedule=ui.cached_schedule(version, role),
+        bins=ui.cached_assets(version, role, AssetKind.KNIFE_BIN, borough.codes),
+        bus_stops=ui.cached_assets(version, role, AssetKind.YOUTH_BUS_STOP, borough.codes),
+        schedule=ui.cached_schedule(version, role, borough.codes),
         style=ui.map_style(),
         synthetic=synthetic,
         focus_wards=question.ward_codes,
@@ -107,9 +103,7 @@ with when_tab:
         with st.expander("The same counts as a table"):
             st.dataframe(table, width="stretch")
 with repeat_tab:
-    places, place_count = hotspot_ui.repeat_places(
-        version, role, config.borough_code, question, ward_names
-    )
+    places, place_count = hotspot_ui.repeat_places(version, role, question, ward_names)
     shown = f"the busiest {len(places)} of " if len(places) < place_count else ""
     st.caption(
         f"Places in {area} with two or more incidents in the period ({shown}{place_count:,}): "
@@ -132,7 +126,7 @@ with share_tab:
     )
     st.altair_chart(curve, width="stretch")
 with assets_tab:
-    need = hotspot_ui.assets_against_need(version, role, config.borough_code, question, ward_names)
+    need = hotspot_ui.assets_against_need(version, role, question, ward_names)
     st.caption(
         f"Incidents and hot cells within {need.distance_m:.0f} m (straight line) of each knife "
         "bin and Youth Bus stop."

@@ -8,38 +8,40 @@ from dashboard.store.models import AssetKind
 
 user = ui.require_page(Permission.VIEW_MAP)
 role = user.role
-config = ui.settings()
 version = ui.data_version()
-st.title(f"{config.borough_name}: community safety map")
+borough = ui.borough_view(user, all_of_london=True)
+# one borough in 250 m cells; all of London in 1 km cells, so the map stays drawable
+cell_size_m = (
+    hotspots.DEFAULT_CELL_SIZE_M if len(borough.codes) == 1 else hotspots.LONDON_CELL_SIZE_M
+)
+st.title(f"{borough.name}: community safety map")
 synthetic = ui.synthetic_banner(version)
 
-wards = ui.cached_wards(version, role, config.borough_code)
+wards = ui.cached_wards(version, role, borough.codes)
 if wards.empty:
     st.warning("No ward boundaries are loaded. Run `python -m dashboard prepare` or import them.")
     st.stop()
-assignments = ui.cached_assignments(version, role, today_in_london())
-bins = ui.cached_assets(version, role, AssetKind.KNIFE_BIN)
-bus_stops = ui.cached_assets(version, role, AssetKind.YOUTH_BUS_STOP)
-schedule = ui.cached_schedule(version, role)
-labels = ui.category_labels(version, role)
+assignments = ui.cached_assignments(version, role, today_in_london(), borough.codes)
+bins = ui.cached_assets(version, role, AssetKind.KNIFE_BIN, borough.codes)
+bus_stops = ui.cached_assets(version, role, AssetKind.YOUTH_BUS_STOP, borough.codes)
+schedule = ui.cached_schedule(version, role, borough.codes)
+labels = ui.category_labels(version, role, borough.codes)
 today = today_in_london()
 live_plans, open_actions = (
-    ui.live_plans(role, today) if can(role, Permission.VIEW_PLANS) else (None, None)
+    ui.live_plans(role, today, borough.codes) if can(role, Permission.VIEW_PLANS) else (None, None)
 )
 
 map_col, side_col = st.columns([7, 2], gap="medium")
 with side_col:
     st.subheader("Filters")
-    selection = ui.incident_filter_widgets(version, role, wards)
+    selection = ui.incident_filter_widgets(version, role, wards, borough.codes)
 if selection is None:
     st.stop()
 
 incidents = ui.cached_incidents(version, role, selection)
-cells = ui.cached_cells(version, role, config.borough_code, selection, hotspots.DEFAULT_CELL_SIZE_M)
+cells = ui.cached_cells(version, role, selection, cell_size_m)
 breaks = hotspots.count_class_breaks(cells["incident_count"])
-significance = ui.cached_significance(
-    version, role, config.borough_code, selection, hotspots.DEFAULT_CELL_SIZE_M
-)
+significance = ui.cached_significance(version, role, selection, cell_size_m)
 
 with map_col:
     count_col, cells_col = st.columns(2)
@@ -49,7 +51,7 @@ with map_col:
     legend = maps.legend_html(
         maps.cso_colours(assignments),
         breaks,
-        hotspots.DEFAULT_CELL_SIZE_M,
+        cell_size_m,
         synthetic,
         plan_statuses=maps.PLAN_STATUSES[:2] if live_plans is not None else (),
         significance_note=significance.attrs.get("small_numbers", ""),
@@ -62,7 +64,7 @@ with map_col:
         schedule=schedule,
         cells_bng=cells,
         hotspot_breaks=breaks,
-        cell_size_m=hotspots.DEFAULT_CELL_SIZE_M,
+        cell_size_m=cell_size_m,
         style=ui.map_style(),
         synthetic=synthetic,
         plans=live_plans,
@@ -135,8 +137,8 @@ with bus_tab:
     ui.show_table(summaries.youth_bus_table(bus_stops, schedule))
 with cells_tab:
     st.caption(
-        f"The 20 busiest of {len(cells):,} cells of {hotspots.DEFAULT_CELL_SIZE_M:.0f} m "
-        "covering the borough; "
+        f"The 20 busiest of {len(cells):,} cells of {cell_size_m:.0f} m "
+        f"covering {'the borough' if len(borough.codes) == 1 else 'the boroughs'}; "
         f"map classes: {', '.join(hotspots.class_labels(breaks))} incidents."
     )
     ui.show_table(summaries.top_cells_table(cells, wards))

@@ -9,6 +9,7 @@ today = today_in_london()
 ui.show_flash()
 st.title("My actions")
 ui.synthetic_banner(ui.data_version())
+borough = ui.borough_view(user, all_of_london=True)
 owner = f"you or {ui.plain(user.agency)}" if user.agency else "you"
 st.caption(
     f"Open actions owned by {owner}, soonest due first. Overdue and at-risk actions are "
@@ -22,7 +23,9 @@ if not user.agency:
 include_closed = st.toggle("Include done and dropped actions", key="mine_include_closed")
 # what this page already showed stays listed, closed or not, until the page is reloaded
 shown = st.session_state.setdefault("mine_shown", set())
-mine = plans.my_actions(ui.engine(), user, today, include_closed=include_closed, keep=shown)
+mine = plans.my_actions(
+    ui.engine(), user, today, include_closed=include_closed, keep=shown, boroughs=borough.codes
+)
 shown.update(mine["action_id"])
 counts = mine["flag"].value_counts()
 overdue_col, at_risk_col, soon_col, total_col = st.columns(4)
@@ -35,7 +38,7 @@ ui.actions_table(
     ["flag", "due_on", "description", "plan_title", "owner_agency", "owner_name", "status_label"],
     key="my_actions_table",
 )
-agencies = plans.known_agencies(ui.engine(), user.role)
+agencies = plans.known_agencies(ui.engine(), user.role, boroughs=borough.codes)
 for action in mine.itertuples():
     with st.expander(
         f"{action.flag} · due {action.due_on:%d %b %Y} · {action.description[:80]}",
@@ -52,6 +55,6 @@ for action in mine.itertuples():
         ui.action_update_form(mine.loc[action.Index], user, agencies, f"mine_{action.action_id}")
         st.markdown("**History**")
         ui.history_table(
-            plans.action_history(ui.engine(), user.role, action.action_id),
+            plans.action_history(ui.engine(), user.role, action.action_id, boroughs=borough.codes),
             key=f"mine_history_{action.action_id}",
         )

@@ -12,15 +12,16 @@ user = ui.require_page(Permission.MANAGE_PLANS)
 role = user.role
 config = ui.settings()
 version = ui.data_version()
+borough = ui.borough_view(user)
 today = today_in_london()
 st.title("Open a problem-solving plan")
 ui.synthetic_banner(version)
 
-wards = ui.cached_wards(version, role, config.borough_code)
+wards = ui.cached_wards(version, role, borough.codes)
 if wards.empty:
     st.warning("No ward boundaries are loaded; import them before opening plans.")
     st.stop()
-places = ui.cached_places(version, role, config.borough_code, config.places_file)
+places = ui.cached_places(version, role, borough.codes, config.places_file)
 drawing = static_assets.drawing_available()
 ways = {
     "draw": "Draw it on the map",
@@ -44,7 +45,7 @@ how = st.radio(
     key="area_how",
     help="Every way but drawing works with the keyboard alone.",
 )
-cells = ui.recent_cells(version, role, config.borough_code) if how == "cells" else None
+cells = ui.recent_cells(version, role, borough.codes) if how == "cells" else None
 ui.take_map_click(how, "new_plan_map", cells)  # a click on a ward or cell selects it
 
 proposed, source, place_name = None, how, None
@@ -104,7 +105,7 @@ with map_col:
         maps.plan_area_map(
             wards=wards,
             style=ui.map_style(),
-            plans=plans.plans(ui.engine(), role, today),
+            plans=plans.plans(ui.engine(), role, today, boroughs=borough.codes),
             cells_bng=cells,
             proposed_area=proposed,
             drawing=drawing and how == "draw",
@@ -138,9 +139,9 @@ with choose_col:
         f"{ui.plain(', '.join(names[code] for code in covered))}."
     )
 
-csos = ui.cached_csos(version, role)
+csos = ui.cached_csos(version, role, borough.codes)
 cso_names = dict(zip(csos["cso_id"], csos["cso_name"], strict=True))
-agencies = plans.known_agencies(ui.engine(), role)
+agencies = plans.known_agencies(ui.engine(), role, boroughs=borough.codes)
 with st.form("new_plan", border=True):
     title = st.text_input(
         "Title", max_chars=plans.TITLE_MAX, value=place_name or "", placeholder="Where and what"
@@ -184,7 +185,7 @@ if opened:
                 review_on=review_on,
             ),
             wards,
-            config.borough_code,
+            borough.code,
         )
     except CommunitySafetyError as error:
         st.error(str(error))

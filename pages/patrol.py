@@ -8,25 +8,25 @@ from dashboard.ui import patrol_widgets as patrol_ui
 
 user = ui.require_page(Permission.LOG_PATROLS)
 role = user.role
-config = ui.settings()
 version = ui.data_version()
+borough = ui.borough_view(user)
 st.title("Plan a patrol")
 ui.show_flash()
 synthetic = ui.synthetic_banner(version)
-wards = ui.cached_wards(version, role, config.borough_code)
+wards = ui.cached_wards(version, role, borough.codes)
 if wards.empty:
     st.warning("No ward boundaries are loaded. Run `python -m dashboard prepare` or import them.")
     st.stop()
 today = today_in_london()
-assignments = ui.cached_assignments(version, role, today)
-csos = ui.cached_csos(version, role)
+assignments = ui.cached_assignments(version, role, today, borough.codes)
+csos = ui.cached_csos(version, role, borough.codes)
 
 settings_col, plan_col = st.columns([2, 5], gap="medium")
 with settings_col:
     request = patrol_ui.request_widgets(user, wards, assignments, csos)
 if request is None:
     st.stop()
-plan = patrol_ui.cached_plan(version, role, config.borough_code, request, today)
+plan = patrol_ui.cached_plan(version, role, borough.codes, request, today)
 if plan is None:
     st.warning("No incidents are loaded yet. Import a police.uk file or the police extract.")
     st.stop()
@@ -41,7 +41,7 @@ with plan_col:
     for warning in plan.warnings:
         st.warning(warning)
     if route.stops.empty:
-        patrol_ui.widening_offer(version, role, config.borough_code, request, today)
+        patrol_ui.widening_offer(version, role, borough.codes, request, today)
     stops_col, walk_col, round_col, rounds_col = st.columns(4)
     stops_col.metric("Stops", len(route.stops))
     walk_col.metric("Walk", f"{route.walk_distance_m / 1000:.1f} km")
@@ -169,7 +169,7 @@ else:
     pdf_col, gpx_col, csv_col = st.columns(3)
     pdf_col.download_button(
         "Printable brief (PDF)",
-        patrol_ui.brief_pdf(plan, cso_name, synthetic, version, role),
+        patrol_ui.brief_pdf(plan, cso_name, synthetic, version, role, borough.codes),
         file_name=f"{stem}.pdf",
         mime="application/pdf",
         icon=":material/print:",
@@ -198,7 +198,7 @@ st.code(link, language=None)
 with st.expander("Log this patrol as done", icon=":material/task_alt:"):
     patrol_ui.log_form(user, plan, link)
 if request.cso_id is not None:
-    logs = patrol_log.patrol_logs(ui.engine(), role, cso_id=request.cso_id)
+    logs = patrol_log.patrol_logs(ui.engine(), role, cso_id=request.cso_id, boroughs=borough.codes)
     if len(logs):
         st.subheader(f"{cso_name}'s logged patrols")
         ui.show_table(

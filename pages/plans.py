@@ -11,15 +11,16 @@ from dashboard.store.models import AssetKind
 
 user = ui.require_page(Permission.VIEW_PLANS)
 role = user.role
-config = ui.settings()
 version = ui.data_version()
+borough = ui.borough_view(user, all_of_london=True)
+scope = borough.codes
 today = today_in_london()
 ui.show_flash()
-everything = plans.actions(ui.engine(), role, today)
-all_plans = plans.plans(ui.engine(), role, today, everything)
+everything = plans.actions(ui.engine(), role, today, boroughs=borough.codes)
+all_plans = plans.plans(ui.engine(), role, today, everything, boroughs=borough.codes)
 plan_id = ui.plan_id_from_query(all_plans)
-wards = ui.cached_wards(version, role, config.borough_code)
-agencies = plans.known_agencies(ui.engine(), role)
+wards = ui.cached_wards(version, role, borough.codes)
+agencies = plans.known_agencies(ui.engine(), role, boroughs=borough.codes)
 
 if plan_id is None:
     st.title("Problem-solving plans")
@@ -94,7 +95,7 @@ if plan_id is None:
     st.stop()
 
 # --- one plan ----------------------------------------------------------------------------------
-record = plans.plan_record(ui.engine(), role, plan_id)
+record = plans.plan_record(ui.engine(), role, plan_id, boroughs=borough.codes)
 plan_actions = everything[everything["plan_id"] == plan_id].reset_index(drop=True)
 st.page_link("pages/plans.py", label="All plans", icon=":material/arrow_back:", query_params={})
 st.title(ui.plain(record.title))
@@ -136,7 +137,9 @@ distance_m = controls[1].select_slider(
     format_func=lambda metres: f"{metres} m of the area",
     key="plan_distance",
 )
-evidence = ui.plan_evidence_for(version, role, record, all_plans, look_back_months, distance_m)
+evidence = ui.plan_evidence_for(
+    version, role, borough.codes, record, all_plans, look_back_months, distance_m
+)
 evidence_tab, actions_tab, assessment_tab, edit_tab, history_tab, downloads_tab = st.tabs(
     ["Evidence", "Actions", "Assessment", "Edit plan", "History", "Downloads"],
     key=f"plan_tabs_{plan_id}",  # keyed: the open tab survives the rerun after a save
@@ -156,9 +159,9 @@ with evidence_tab:
                     status=record.status.value,
                     cells_bng=evidence.cells_bng,
                     cell_size_m=100.0,
-                    bins=ui.cached_assets(version, role, AssetKind.KNIFE_BIN),
-                    bus_stops=ui.cached_assets(version, role, AssetKind.YOUTH_BUS_STOP),
-                    schedule=ui.cached_schedule(version, role),
+                    bins=ui.cached_assets(version, role, AssetKind.KNIFE_BIN, scope),
+                    bus_stops=ui.cached_assets(version, role, AssetKind.YOUTH_BUS_STOP, scope),
+                    schedule=ui.cached_schedule(version, role, scope),
                     actions=plan_actions,
                 ),
                 key=f"plan_map_{plan_id}",
@@ -233,7 +236,7 @@ with actions_tab:
             )
             st.markdown("**History**")
             ui.history_table(
-                plans.action_history(ui.engine(), role, action.action_id),
+                plans.action_history(ui.engine(), role, action.action_id, boroughs=borough.codes),
                 key=f"history_{action.action_id}",
             )
     if record.status is plans.PlanStatus.CLOSED:
@@ -259,11 +262,11 @@ with assessment_tab:
             format_func=lambda metres: f"{metres} m",
             key="plan_buffer",
         )
-        span = ui.cached_span(version, role)
+        span = ui.cached_span(version, role, borough.codes)
         borough_bng = gpd.GeoSeries(wards.geometry, crs=WGS84).to_crs(BNG).union_all()
         area_bng = gpd.GeoSeries([record.area_wgs84], crs=WGS84).to_crs(BNG).iloc[0]
         assessment = plan_evidence.assess_area(
-            ui.cached_all_incidents(version, role),
+            ui.cached_all_incidents(version, role, borough.codes),
             area_bng,
             borough_bng,
             record.started_on,
@@ -275,17 +278,22 @@ with assessment_tab:
 
 with edit_tab:
     if can(role, Permission.MANAGE_PLANS):
-        ui.plan_edit_form(record, user)
+        ui.plan_edit_form(record, user, borough.codes)
     else:
         st.caption("CSOs and analysts edit plans; partners update their own agency's actions.")
 
 with history_tab:
-    ui.history_table(plans.plan_history(ui.engine(), role, plan_id), key=f"plan_history_{plan_id}")
+    ui.history_table(
+        plans.plan_history(ui.engine(), role, plan_id, boroughs=borough.codes),
+        key=f"plan_history_{plan_id}",
+    )
 
 with downloads_tab:
     st.download_button(
         "Plan summary (PDF)",
-        ui.plan_summary_pdf(record, plan_actions, evidence, assessment, synthetic, version, role),
+        ui.plan_summary_pdf(
+            record, plan_actions, evidence, assessment, synthetic, version, role, borough.codes
+        ),
         file_name=f"plan-{record.plan_id}-{today:%Y-%m-%d}.pdf",
         mime="application/pdf",
         icon=":material/picture_as_pdf:",

@@ -11,14 +11,15 @@ user = ui.require_page(Permission.VIEW_PLANS)
 role = user.role
 config = ui.settings()
 version = ui.data_version()
+borough = ui.borough_view(user)
 today = today_in_london()
 st.title("Quarterly dashboard")
 st.caption(
-    f"{config.borough_name}, for the Violence Strategic Delivery Group: serious violence, where "
+    f"{borough.name}, for the Violence Strategic Delivery Group: serious violence, where "
     "and when it concentrates, and the action plan's progress."
 )
 synthetic = ui.synthetic_banner(version)
-inputs = quarterly_ui.cached_inputs(version, role, config.borough_code, today)
+inputs = quarterly_ui.cached_inputs(version, role, borough.code, today)
 
 pick_col, suppress_col = st.columns([2, 1], vertical_alignment="bottom")
 with pick_col:
@@ -37,7 +38,7 @@ with suppress_col:
         suppress = quarterly_report.must_suppress(role, for_pack=False)
         st.caption(f"Counts under {config.small_number_threshold} are hidden for partners.")
 report = quarterly_ui.cached_report(
-    version, role, config.borough_code, today, quarter, suppress, config.small_number_threshold
+    version, role, borough.code, today, quarter, suppress, config.small_number_threshold
 )
 
 st.header(report.title)
@@ -157,7 +158,7 @@ pack_suppressed = quarterly_report.must_suppress(role, for_pack=True, internal_p
 pack_report = quarterly_ui.cached_report(
     version,
     role,
-    config.borough_code,
+    borough.code,
     today,
     quarter,
     pack_suppressed,
@@ -167,7 +168,7 @@ stem = f"quarterly-pack-{quarter.label.replace('/', '-').replace(' ', '-')}"
 pdf_col, book_col = st.columns(2)
 pdf_col.download_button(
     "Download quarterly pack (PDF)",
-    quarterly_ui.pack_file(pack_report, "pdf"),
+    quarterly_ui.pack_file(pack_report, "pdf", borough.name),
     file_name=f"{stem}{'' if pack_suppressed else '-INTERNAL'}.pdf",
     mime="application/pdf",
     icon=":material/picture_as_pdf:",
@@ -175,7 +176,7 @@ pdf_col.download_button(
 )
 book_col.download_button(
     "Tables (Excel workbook)",
-    quarterly_ui.pack_file(pack_report, "xlsx"),
+    quarterly_ui.pack_file(pack_report, "xlsx", borough.name),
     file_name=f"{stem}{'' if pack_suppressed else '-INTERNAL'}.xlsx",
     mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     icon=":material/table_view:",

@@ -6,18 +6,20 @@ from dashboard.dates import today_in_london
 
 user = ui.require_page(Permission.VIEW_CSOS)
 role = user.role
-config = ui.settings()
 version = ui.data_version()
+borough = ui.borough_view(user, all_of_london=True)
 st.title("Wards and Community Safety Officers")
 ui.synthetic_banner(version)
 
-wards = ui.cached_wards(version, role, config.borough_code)
-assignments = ui.cached_assignments(version, role, today_in_london())
-selection = ui.incident_filter_widgets(version, role, wards) if not wards.empty else None
+wards = ui.cached_wards(version, role, borough.codes)
+assignments = ui.cached_assignments(version, role, today_in_london(), borough.codes)
+selection = (
+    ui.incident_filter_widgets(version, role, wards, borough.codes) if not wards.empty else None
+)
 if selection is None:
     st.stop()
 incidents = ui.cached_incidents(version, role, selection)
-labels = ui.category_labels(version, role)
+labels = ui.category_labels(version, role, borough.codes)
 st.caption(summaries.describe_filter(selection, labels))
 
 figures = summaries.ward_figures(incidents, wards, assignments)

@@ -10,6 +10,7 @@ from dashboard import PROJECT_ROOT
 from dashboard.demo import seed_demo
 from dashboard.store.session import make_engine, migrate
 from dashboard.taxonomy import load_taxonomy
+from tests.second_borough import SecondBorough, add_second_borough
 from tests.stores import Stores
 
 WANDSWORTH = "E09000032"
@@ -39,6 +40,25 @@ def demo_template_url(stores: Stores) -> str:
 def demo_db_url(stores: Stores, demo_template_url: str) -> Iterator[str]:
     """A private copy of the demo store for one test (tests may write to it)."""
     url = stores.copy(demo_template_url, "demo")
+    yield url
+    stores.drop(url)
+
+
+@pytest.fixture(scope="session")
+def london_template(stores: Stores, demo_template_url: str) -> tuple[str, SecondBorough]:
+    """The demo store with a copy of it as Lambeth (``tests.second_borough``), built once per
+    session; tests take copies."""
+    url = stores.copy(demo_template_url, "london")
+    engine = make_engine(url)
+    second = add_second_borough(engine)
+    engine.dispose()
+    return url, second
+
+
+@pytest.fixture
+def london_db_url(stores: Stores, london_template: tuple[str, SecondBorough]) -> Iterator[str]:
+    """A private copy of the two-borough store for one test."""
+    url = stores.copy(london_template[0], "london")
     yield url
     stores.drop(url)
 

@@ -3,9 +3,15 @@
 These are small, hand-kept files (tens of rows), so they are read whole and checked row by row.
 Each has a ``prepare_*`` function that validates without writing and a ``commit_*`` function
 that writes in one transaction. A file with any rejected row is not committed: these imports
-replace what is stored (assets of a kind, the whole schedule) or change history (assignments),
-so loading part of a file would leave the map wrong. The schemas are in
+replace what is stored (a borough's assets of a kind, its whole schedule) or change history
+(assignments), so loading part of a file would leave the map wrong. The schemas are in
 ``docs/import-formats.md``.
+
+Each file is one borough's (the ``borough_code`` it is imported for): a store may hold several,
+so stops and CSOs are matched by name within that borough only, new rows carry its code, and
+what a file replaces is that borough's alone. Rows of no borough, kept from before the store
+held boroughs, count as the borough's while the store holds just the one
+(``dashboard.store.scope.in_boroughs``).
 """
 
 from __future__ import annotations
@@ -21,10 +27,11 @@ from datetime import date, time, timedelta
 
 import numpy as np
 import shapely
-from sqlalchemy import Engine, delete, func, select, update
+from sqlalchemy import ColumnElement, Engine, Select, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from dashboard.access import Permission, Role, require
+from dashboard.boroughs import borough_name
 from dashboard.errors import ImportRefused, InvalidInput
 from dashboard.geo import BNG, wgs84_to_bng
 from dashboard.importers.log import open_import, previous_import
@@ -40,6 +47,7 @@ from dashboard.importers.validation import (
 )
 from dashboard.store.models import Asset, AssetKind, Cso, CsoAssignment, Ward, YouthBusVisit
 from dashboard.store.queries import WEEKDAY_NAMES, current_wards
+from dashboard.store.scope import in_boroughs
 from dashboard.store.session import session_scope
 
 log = logging.getLogger(__name__)
@@ -129,6 +137,11 @@ def _parse_time(text: str) -> time | None:
     return time(int(found[1]), int(found[2]))
 
 
+def _borough_assets(session: Session, borough_code: str) -> ColumnElement[bool]:
+    """The condition keeping the borough's assets (all of them in a store of that borough only)."""
+    return in_boroughs(session, Asset.borough_code, (borough_code,))
+
+
 def _borough_outline(engine: Engine, borough_code: str, role: Role | None) -> shapely.Geometry:
     wards = current_wards(engine, borough_code, role)
     if wards.empty:
@@ -145,10 +158,11 @@ def _borough_outline(engine: Engine, borough_code: str, role: Role | None) -> sh
 
 @dataclass
 class AssetsPayload:
-    """What ``commit_assets`` writes: the new assets, replacing every stored one of their kinds."""
+    """What ``commit_assets`` writes: the new assets, replacing the borough's of their kinds."""
 
     assets: list[dict[str, object]]
     kinds: tuple[str, ...]
+    borough_code: str
 
 
 def _geojson_records(name: str, content: bytes) -> list[tuple[int, dict[str, str]]]:
@@ -257,15 +271,15 @@ def prepare_assets(
         One ``(file name, bytes)``: CSV with ``kind,name,address,latitude,longitude,public,
         guidance,notes``, or a GeoJSON FeatureCollection of Points with those properties.
     borough_code
-        The borough's ONS code (E09...).
+        The borough's ONS code (E09...): the file replaces its assets only, not other boroughs'.
     role
         Must hold ``LOAD_DATA``.
 
     Returns
     -------
-    A ``PreparedImport`` whose payload is an ``AssetsPayload``. Its warnings say how many stored
-    assets the file replaces and which assets lie outside the borough (they are still loaded).
-    Raises ImportRefused for an empty, unreadable or wrong-kind file.
+    A ``PreparedImport`` whose payload is an ``AssetsPayload``. Its warnings say how many of the
+    borough's stored assets the file replaces and which assets lie outside the borough (they are
+    still loaded). Raises ImportRefused for an empty, unreadable or wrong-kind file.
     """
     require(role, Permission.LOAD_DATA)
     name, content = _single_file(files, "asset")
@@ -274,7 +288,12 @@ def prepare_assets(
     else:
         records = _csv_records(name, content, ASSET_COLUMNS, ASSET_REQUIRED, "asset")
     outline = _borough_outline(engine, borough_code, role)
-    report = ImportReport(kind=ASSETS_KIND, file_names=[name], file_sha256=sha256_of(content))
+    report = ImportReport(
+        kind=ASSETS_KIND,
+        file_names=[name],
+        file_sha256=sha256_of(content),
+        borough_code=borough_code,
+    )
     assets: list[dict[str, object]] = []
     first_line: dict[tuple[str, str], int] = {}
     for line, record in records:
@@ -314,17 +333,23 @@ def prepare_assets(
         stored = dict(
             session.execute(
                 select(Asset.kind, func.count(Asset.id))
-                .where(Asset.kind.in_([AssetKind(kind) for kind in kinds]))
+                .where(
+                    Asset.kind.in_([AssetKind(kind) for kind in kinds]),
+                    _borough_assets(session, borough_code),
+                )
                 .group_by(Asset.kind)
             ).all()
         )
-        kept_visits, lost_visits = _visits_kept_and_lost(session, assets) if kinds else (0, 0)
+        kept_visits, lost_visits = (
+            _visits_kept_and_lost(session, assets, borough_code) if kinds else (0, 0)
+        )
     if kinds:
         replaced = ", ".join(f"{stored.get(AssetKind(kind), 0)} {kind}" for kind in kinds)
         report.warnings.append(
-            f"this file replaces every stored asset of its kinds ({replaced}): they are removed "
-            "when it is loaded; undoing this import removes the assets it adds but cannot bring "
-            "back the ones it replaced (import the previous file again instead)"
+            f"this file replaces every stored asset of its kinds in {borough_name(borough_code)} "
+            f"({replaced}): they are removed when it is loaded; undoing this import removes the "
+            "assets it adds but cannot bring back the ones it replaced (import the previous file "
+            "again instead)"
         )
     if lost_visits:
         report.warnings.append(
@@ -338,16 +363,21 @@ def prepare_assets(
         report.rows_accepted,
         report.rows_rejected,
     )
-    return PreparedImport(report=report, payload=AssetsPayload(assets=assets, kinds=kinds))
+    payload = AssetsPayload(assets=assets, kinds=kinds, borough_code=borough_code)
+    return PreparedImport(report=report, payload=payload)
 
 
-def _visits_kept_and_lost(session: Session, assets: list[dict[str, object]]) -> tuple[int, int]:
-    """Youth Bus visits whose stop is (kept) or is not (lost) named again in the new stops."""
+def _visits_kept_and_lost(
+    session: Session, assets: list[dict[str, object]], borough_code: str
+) -> tuple[int, int]:
+    """The borough's Youth Bus visits whose stop is (kept) or is not (lost) named again."""
     new_stops = {str(a["name"]).casefold() for a in assets if a["kind"] == AssetKind.YOUTH_BUS_STOP}
     if not any(a["kind"] == AssetKind.YOUTH_BUS_STOP for a in assets):
         return 0, 0
     names = session.scalars(
-        select(Asset.name).join(YouthBusVisit, YouthBusVisit.stop_id == Asset.id)
+        select(Asset.name)
+        .join(YouthBusVisit, YouthBusVisit.stop_id == Asset.id)
+        .where(_borough_assets(session, borough_code))
     ).all()
     kept = sum(1 for stop in names if stop.casefold() in new_stops)
     return kept, len(names) - kept
@@ -364,12 +394,13 @@ def _refuse_rejected(report: ImportReport) -> None:
 def commit_assets(
     engine: Engine, prepared: PreparedImport, imported_by: str, role: Role | None
 ) -> int:
-    """Replace the stored assets of the file's kinds with the file's, in one transaction.
+    """Replace the borough's stored assets of the file's kinds with the file's, in one transaction.
 
-    Youth Bus visits move to the new stop of the same name (matched without case); visits at
-    stops that are gone are removed. The new assets carry the import id, so undoing the import
-    removes them (it cannot bring back the replaced ones). Returns the import id. Raises
-    ImportRefused when rows were rejected.
+    Other boroughs' assets are untouched. The borough's Youth Bus visits move to its new stop of
+    the same name (matched without case); visits at its stops that are gone are removed. The new
+    assets carry the borough and the import id, so undoing the import removes them (it cannot
+    bring back the replaced ones). Returns the import id. Raises ImportRefused when rows were
+    rejected.
     """
     require(role, Permission.LOAD_DATA)
     _refuse_rejected(prepared.report)
@@ -377,9 +408,17 @@ def commit_assets(
     kinds = [AssetKind(kind) for kind in payload.kinds]
     with session_scope(engine) as session:
         entry = open_import(session, prepared.report, imported_by)
-        old = session.execute(select(Asset.id, Asset.name).where(Asset.kind.in_(kinds))).all()
+        old = session.execute(
+            select(Asset.id, Asset.name).where(
+                Asset.kind.in_(kinds), _borough_assets(session, payload.borough_code)
+            )
+        ).all()
         new = [
-            Asset(**{k: v for k, v in asset.items() if k != "line"}, import_id=entry.id)
+            Asset(
+                **{k: v for k, v in asset.items() if k != "line"},
+                borough_code=payload.borough_code,
+                import_id=entry.id,
+            )
             for asset in payload.assets
         ]
         session.add_all(new)
@@ -421,9 +460,18 @@ def commit_assets(
 
 @dataclass
 class YouthBusPayload:
-    """What ``commit_youth_bus`` writes: the whole schedule (stop ids resolved)."""
+    """What ``commit_youth_bus`` writes: the borough's whole schedule (stop ids resolved)."""
 
+    borough_code: str
     visits: list[dict[str, object]] = field(default_factory=list)
+
+
+def _borough_stops(session: Session, borough_code: str, *, ids_only: bool = False) -> Select:
+    """The borough's Youth Bus stops: ``(name, id)`` rows, or their ids alone."""
+    columns = (Asset.id,) if ids_only else (Asset.name, Asset.id)
+    return select(*columns).where(
+        Asset.kind == AssetKind.YOUTH_BUS_STOP, _borough_assets(session, borough_code)
+    )
 
 
 def prepare_youth_bus(
@@ -434,36 +482,46 @@ def prepare_youth_bus(
     Parameters
     ----------
     engine
-        The store (read only): its youth_bus_stop assets are what ``stop_name`` must name.
+        The store (read only): the borough's youth_bus_stop assets are what ``stop_name`` must
+        name.
     files
         One ``(file name, bytes)`` CSV: ``stop_name,weekday,on_date,starts_at,ends_at,activity``.
     borough_code
-        The borough's ONS code (unused: stops are matched by name; kept so every importer is
-        called alike).
+        The borough's ONS code (E09...): stops are matched among its stops only, and the file
+        replaces its schedule only, not other boroughs'.
     role
         Must hold ``LOAD_DATA``.
 
     Returns
     -------
-    A ``PreparedImport`` whose payload is a ``YouthBusPayload``; a warning says how many stored
-    visits the file replaces. Raises ImportRefused for an empty or wrong-kind file.
+    A ``PreparedImport`` whose payload is a ``YouthBusPayload``; a warning says how many of the
+    borough's stored visits the file replaces. Raises ImportRefused for an empty or wrong-kind
+    file.
     """
     require(role, Permission.LOAD_DATA)
-    del borough_code
     name, content = _single_file(files, "Youth Bus schedule")
     records = _csv_records(
         name, content, YOUTH_BUS_COLUMNS, YOUTH_BUS_REQUIRED, "Youth Bus schedule"
     )
     with session_scope(engine) as session:
-        stops = dict(
-            session.execute(
-                select(Asset.name, Asset.id).where(Asset.kind == AssetKind.YOUTH_BUS_STOP)
-            ).all()
+        stops = session.execute(_borough_stops(session, borough_code)).all()
+        stored_visits = (
+            session.scalar(
+                select(func.count(YouthBusVisit.id)).where(
+                    YouthBusVisit.stop_id.in_(_borough_stops(session, borough_code, ids_only=True))
+                )
+            )
+            or 0
         )
-        stored_visits = session.scalar(select(func.count(YouthBusVisit.id))) or 0
-    stop_ids = {stop.casefold(): stop_id for stop, stop_id in stops.items()}
-    report = ImportReport(kind=YOUTH_BUS_KIND, file_names=[name], file_sha256=sha256_of(content))
-    payload = YouthBusPayload()
+    stop_ids = {stop.casefold(): stop_id for stop, stop_id in stops}
+    where = borough_name(borough_code)
+    report = ImportReport(
+        kind=YOUTH_BUS_KIND,
+        file_names=[name],
+        file_sha256=sha256_of(content),
+        borough_code=borough_code,
+    )
+    payload = YouthBusPayload(borough_code=borough_code)
     for line, record in records:
         report.rows_read += 1
         found: list[RowError] = []
@@ -477,8 +535,8 @@ def prepare_youth_bus(
         elif stop_id is None:
             reject(
                 "stop_name",
-                "not a Youth Bus stop in the store; import the stops (assets) first or check "
-                "the spelling",
+                f"not a Youth Bus stop of {where} in the store; import the stops (assets) "
+                "first or check the spelling",
             )
         weekday: int | None = None
         on_date: date | None = None
@@ -521,8 +579,8 @@ def prepare_youth_bus(
         )
     report.rows_accepted = len(payload.visits)
     report.warnings.append(
-        f"this file replaces the whole Youth Bus schedule: {stored_visits} stored visit(s) are "
-        f"removed and {len(payload.visits)} loaded; {UNDO_CANNOT_RESTORE}"
+        f"this file replaces {where}'s whole Youth Bus schedule: {stored_visits} stored "
+        f"visit(s) are removed and {len(payload.visits)} loaded; {UNDO_CANNOT_RESTORE}"
     )
     report.already_imported_as = previous_import(engine, YOUTH_BUS_KIND, report.file_sha256)
     return PreparedImport(report=report, payload=payload)
@@ -531,22 +589,24 @@ def prepare_youth_bus(
 def commit_youth_bus(
     engine: Engine, prepared: PreparedImport, imported_by: str, role: Role | None
 ) -> int:
-    """Replace the whole Youth Bus schedule in one transaction; returns the import id.
+    """Replace the borough's whole Youth Bus schedule in one transaction; returns the import id.
 
-    Raises ImportRefused when rows were rejected, or when a stop was removed since the file
-    was checked (check it again).
+    The visits at other boroughs' stops are untouched. Raises ImportRefused when rows were
+    rejected, or when a stop was removed since the file was checked (check it again).
     """
     require(role, Permission.LOAD_DATA)
     _refuse_rejected(prepared.report)
     payload: YouthBusPayload = prepared.payload  # type: ignore[assignment]
     with session_scope(engine) as session:
-        stops = set(session.scalars(select(Asset.id).where(Asset.kind == AssetKind.YOUTH_BUS_STOP)))
+        stops = set(session.scalars(_borough_stops(session, payload.borough_code, ids_only=True)))
         if any(visit["stop_id"] not in stops for visit in payload.visits):
             raise ImportRefused(
                 "The Youth Bus stops changed since this file was checked; check it again"
             )
         entry = open_import(session, prepared.report, imported_by)
-        removed = session.execute(delete(YouthBusVisit)).rowcount
+        removed = session.execute(
+            delete(YouthBusVisit).where(YouthBusVisit.stop_id.in_(stops))
+        ).rowcount
         session.add_all(YouthBusVisit(**visit) for visit in payload.visits)
         import_id = entry.id
     log.info(
@@ -574,9 +634,15 @@ class NewAssignment:
 
 @dataclass
 class CsoPayload:
-    """What ``commit_cso_assignments`` writes."""
+    """What ``commit_cso_assignments`` writes, for the borough's wards and CSOs."""
 
+    borough_code: str
     assignments: list[NewAssignment] = field(default_factory=list)
+
+
+def _borough_csos(session: Session, borough_code: str) -> ColumnElement[bool]:
+    """The condition keeping the borough's CSOs (all of them in a store of that borough only)."""
+    return in_boroughs(session, Cso.borough_code, (borough_code,))
 
 
 def _assign(session: Session, ward_code: str, cso_id: int, valid_from: date) -> None:
@@ -610,11 +676,13 @@ def prepare_cso_assignments(
     Parameters
     ----------
     engine
-        The store (read only): its current wards, CSOs and open assignments.
+        The store (read only): the borough's current wards, CSOs and open assignments.
     files
         One ``(file name, bytes)`` CSV.
     borough_code
-        The borough's ONS code (E09...): ward codes must be among its current wards.
+        The borough's ONS code (E09...): ward codes must be among its current wards, and
+        ``cso_name`` is matched among its CSOs only (a name not found there is a new CSO of
+        the borough, even when another borough has a CSO of that name).
     role
         Must hold ``LOAD_DATA``.
 
@@ -629,15 +697,28 @@ def prepare_cso_assignments(
     wards = current_wards(engine, borough_code, role)
     ward_codes = set(wards["code"])
     with session_scope(engine) as session:
+        # the borough's wards' open assignments, whoever holds them: a new one ends each
         open_rows = session.execute(
             select(CsoAssignment.ward_code, CsoAssignment.valid_from, Cso.display_name)
             .join(Cso, Cso.id == CsoAssignment.cso_id)
-            .where(CsoAssignment.valid_to.is_(None))
+            .where(
+                CsoAssignment.valid_to.is_(None), CsoAssignment.ward_code.in_(sorted(ward_codes))
+            )
         ).all()
-        known = {cso.casefold() for cso in session.scalars(select(Cso.display_name))}
+        known = {
+            cso.casefold()
+            for cso in session.scalars(
+                select(Cso.display_name).where(_borough_csos(session, borough_code))
+            )
+        }
     open_by_ward = {row.ward_code: (row.valid_from, row.display_name) for row in open_rows}
-    report = ImportReport(kind=CSO_KIND, file_names=[name], file_sha256=sha256_of(content))
-    payload = CsoPayload()
+    report = ImportReport(
+        kind=CSO_KIND,
+        file_names=[name],
+        file_sha256=sha256_of(content),
+        borough_code=borough_code,
+    )
+    payload = CsoPayload(borough_code=borough_code)
     first_line: dict[str, int] = {}
     for line, record in records:
         report.rows_read += 1
@@ -682,7 +763,10 @@ def prepare_cso_assignments(
         {a.cso_name for a in payload.assignments if a.cso_name.casefold() not in known}
     )
     if new_names:
-        report.warnings.append(f"{len(new_names)} new CSO(s) will be added: {'; '.join(new_names)}")
+        report.warnings.append(
+            f"{len(new_names)} new CSO(s) of {borough_name(borough_code)} will be added: "
+            f"{'; '.join(new_names)}"
+        )
     report.warnings.append(
         f"{len(payload.assignments)} ward(s) get a new CSO; each ward's previous assignment ends "
         f"the day before (history is kept); {UNDO_CANNOT_RESTORE}"
@@ -696,21 +780,32 @@ def commit_cso_assignments(
 ) -> int:
     """Write prepared CSO assignments in one transaction; returns the import id.
 
-    A CSO named for the first time is created (with the row's contact); a known CSO's contact is
-    updated when the row gives a different one. Raises ImportRefused when rows were rejected,
-    InvalidInput when an assignment changed since the file was checked.
+    CSOs are matched by name among the borough's. A CSO named for the first time is created in
+    the borough (with the row's contact); a known CSO's contact is updated when the row gives a
+    different one. Raises ImportRefused when rows were rejected, InvalidInput when an
+    assignment changed since the file was checked.
     """
     require(role, Permission.LOAD_DATA)
     _refuse_rejected(prepared.report)
     payload: CsoPayload = prepared.payload  # type: ignore[assignment]
     with session_scope(engine) as session:
         entry = open_import(session, prepared.report, imported_by)
-        by_name = {cso.display_name.casefold(): cso for cso in session.scalars(select(Cso))}
+        by_name = {
+            cso.display_name.casefold(): cso
+            for cso in session.scalars(
+                select(Cso).where(_borough_csos(session, payload.borough_code)).order_by(Cso.id)
+            )
+        }
         created = 0
         for assignment in payload.assignments:
             cso = by_name.get(assignment.cso_name.casefold())
             if cso is None:
-                cso = Cso(display_name=assignment.cso_name, contact=assignment.contact, active=True)
+                cso = Cso(
+                    display_name=assignment.cso_name,
+                    contact=assignment.contact,
+                    active=True,
+                    borough_code=payload.borough_code,
+                )
                 session.add(cso)
                 session.flush()
                 by_name[assignment.cso_name.casefold()] = cso
@@ -742,24 +837,33 @@ def assign_ward(
     """Give ``ward_code`` to CSO ``cso_id`` from ``valid_from`` (the Data page's single edit).
 
     The ward's open assignment ends the day before; history is kept. The change is written to
-    the import log (kind ``cso-assignments``, by ``changed_by``) so the log says who changed it.
+    the import log (kind ``cso-assignments``, by ``changed_by``, under the ward's borough) so
+    the log says who changed it.
 
     Raises
     ------
     NotAllowed
         The role may not load data.
     InvalidInput
-        An unknown ward or CSO, the CSO already holding the ward, or a ``valid_from`` on or
-        before the start of the ward's open assignment.
+        An unknown ward or CSO, a CSO of another borough than the ward's, the CSO already
+        holding the ward, or a ``valid_from`` on or before the start of the ward's open
+        assignment.
     """
     require(role, Permission.LOAD_DATA)
     code = ward_code.strip().upper()
     with session_scope(engine) as session:
-        if session.scalar(select(func.count(Ward.id)).where(Ward.code == code)) == 0:
+        borough_code = session.scalar(select(Ward.borough_code).where(Ward.code == code).limit(1))
+        if borough_code is None:
             raise InvalidInput(f"There is no ward {code}; pick a ward from the list")
         cso = session.get(Cso, cso_id)
         if cso is None:
             raise InvalidInput(f"There is no CSO {cso_id}; pick a CSO from the list")
+        # a CSO of no borough predates boroughs; otherwise another borough's reads would hide it
+        if cso.borough_code is not None and cso.borough_code != borough_code:
+            raise InvalidInput(
+                f"{cso.display_name} is a CSO of {borough_name(cso.borough_code)}; ward {code} "
+                f"is in {borough_name(borough_code)}: pick one of its CSOs"
+            )
         current = session.scalar(
             select(CsoAssignment.cso_id).where(
                 CsoAssignment.ward_code == code, CsoAssignment.valid_to.is_(None)
@@ -775,6 +879,7 @@ def assign_ward(
             file_sha256=sha256_of(description.encode()),
             rows_read=1,
             rows_accepted=1,
+            borough_code=borough_code,
         )
         entry = open_import(session, report, changed_by)
         import_id = entry.id

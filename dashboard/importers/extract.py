@@ -684,7 +684,12 @@ def prepare_extract(
     for name, content in files:
         check_size(name, len(content), max_file_bytes)
     sha = sha256_of(*(content for _, content in files))
-    report = ImportReport(kind=KIND, file_names=[name for name, _ in files], file_sha256=sha)
+    report = ImportReport(
+        kind=KIND,
+        file_names=[name for name, _ in files],
+        file_sha256=sha,
+        borough_code=borough_code,
+    )
     reader = _Reader(report, borough_bng, margin_m, today or today_in_london())
     for name, content in files:
         reader.read(name, content, mapping, chunk_rows, progress)
@@ -733,9 +738,10 @@ def commit_extract(
 ) -> int:
     """Write a prepared police extract import in one transaction; returns the import id.
 
-    The incidents carry the import id (so the import can be undone) and their wards are
-    recorded under the current boundary vintage. Raises ImportRefused when the ward boundaries
-    changed since the file was checked.
+    The incidents carry the import id (so the import can be undone) and the code of the borough
+    the file was checked for (``incidents.attrs["borough_code"]``), and their wards are recorded
+    under the current boundary vintage. Raises ImportRefused when the ward boundaries changed
+    since the file was checked.
     """
     # police.uk's commit writes any prepared incidents: the log entry takes its kind from the
     # report, so the import is logged as "extract"

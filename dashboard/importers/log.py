@@ -21,6 +21,7 @@ from dashboard.store.models import (
     Ward,
     YouthBusVisit,
 )
+from dashboard.store.scope import Boroughs, in_boroughs
 from dashboard.store.session import session_scope
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,7 @@ def open_import(session: Session, report: ImportReport, imported_by: str) -> Dat
         rows_rejected=report.rows_rejected,
         status=ImportStatus.COMMITTED,
         summary="\n".join(report.summary_lines()),
+        borough_code=report.borough_code,
     )
     session.add(entry)
     session.flush()
@@ -84,8 +86,8 @@ def record_ward_history(session: Session, import_id: int, vintage: str) -> None:
     )
 
 
-def list_imports(engine: Engine, role: Role | None) -> pd.DataFrame:
-    """The import log, newest first."""
+def list_imports(engine: Engine, role: Role | None, *, boroughs: Boroughs = None) -> pd.DataFrame:
+    """The import log of ``boroughs``, newest first."""
     require(role, Permission.LOAD_DATA)
     with session_scope(engine) as session:
         rows = session.execute(
@@ -99,7 +101,9 @@ def list_imports(engine: Engine, role: Role | None) -> pd.DataFrame:
                 DataImport.rows_rejected,
                 DataImport.status,
                 DataImport.file_sha256,
-            ).order_by(DataImport.id.desc())
+            )
+            .where(in_boroughs(session, DataImport.borough_code, boroughs))
+            .order_by(DataImport.id.desc())
         ).all()
     frame = pd.DataFrame(
         rows,
@@ -121,18 +125,29 @@ def list_imports(engine: Engine, role: Role | None) -> pd.DataFrame:
 
 
 def undo_import(
-    engine: Engine, role: Role | None, undone_by: str, import_id: int
+    engine: Engine,
+    role: Role | None,
+    undone_by: str,
+    import_id: int,
+    *,
+    boroughs: Boroughs = None,
 ) -> dict[str, int]:
     """Remove everything an import added, in one transaction, and mark it undone.
 
     Returns the rows removed per table. Raises InvalidInput for an unknown import, one already
     undone, or one that changed rows rather than adding them (ward boundaries, populations):
-    those are put right by importing the previous file again.
+    those are put right by importing the previous file again. Another borough's import (outside
+    ``boroughs``) is unknown here.
     """
     require(role, Permission.LOAD_DATA)
     removed: dict[str, int] = {}
     with session_scope(engine) as session:
-        entry = session.get(DataImport, import_id)
+        entry = session.scalar(
+            select(DataImport).where(
+                DataImport.id == import_id,
+                in_boroughs(session, DataImport.borough_code, boroughs),
+            )
+        )
         if entry is None:
             raise InvalidInput(f"There is no import {import_id}")
         if entry.status is not ImportStatus.COMMITTED:

@@ -471,6 +471,7 @@ def commit_police_uk(
             records = chunk.to_dict("records")
             for record in records:
                 record["import_id"] = entry.id
+                record["borough_code"] = borough_code
             _insert_chunk(session, records)
             written += len(records)
             if progress is not None:

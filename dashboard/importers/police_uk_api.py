@@ -438,7 +438,8 @@ def fetch_police_uk(
 ) -> PreparedImport:
     """Fetch months of police.uk street-level crimes for the borough and validate them.
 
-    Nothing is written to the store: commit the result with ``police_uk.commit_police_uk``.
+    Nothing is written to the store: commit the result with ``police_uk.commit_police_uk``,
+    which gives each incident ``borough_code``.
 
     Parameters
     ----------
@@ -515,6 +516,7 @@ def fetch_police_uk(
     report = prepared.report
     report.kind = KIND
     report.file_names = months
+    report.borough_code = borough_code  # the import log is kept per borough
     report.already_imported_as = previous_import(engine, KIND, report.file_sha256)
     for reason, count in left_out.items():
         report.skip(reason, count)

@@ -97,6 +97,23 @@ def _simple(
     return adapted
 
 
+def _of_the_borough(
+    prepare: Callable[[Engine, ImportRequest], PreparedImport],
+) -> Callable[[Engine, ImportRequest], PreparedImport]:
+    """``prepare``, with the report naming the borough the files are for (``settings``').
+
+    The import log is kept per borough, so a store of several shows each its own imports.
+    """
+
+    @functools.wraps(prepare)
+    def prepared_for(engine: Engine, request: ImportRequest) -> PreparedImport:
+        prepared = prepare(engine, request)
+        prepared.report.borough_code = request.settings.borough_code
+        return prepared
+
+    return prepared_for
+
+
 def _all_or_nothing(commit: Callable[..., int]) -> Callable[..., int]:
     """``commit``, with the database failing mid-write (disk full, connection lost) an ImportFailed.
 
@@ -131,7 +148,9 @@ def _all_or_nothing(commit: Callable[..., int]) -> Callable[..., int]:
 
 
 IMPORT_KINDS: dict[str, ImportKind] = {
-    kind.name: replace(kind, commit=_all_or_nothing(kind.commit))
+    kind.name: replace(
+        kind, prepare=_of_the_borough(kind.prepare), commit=_all_or_nothing(kind.commit)
+    )
     for kind in (
         ImportKind(
             "police-uk",
@@ -171,7 +190,7 @@ IMPORT_KINDS: dict[str, ImportKind] = {
             "Knife bins and Youth Bus stops (CSV or GeoJSON points)",
             ("csv", "geojson", "json"),
             "assets: kind,name,address,latitude,longitude,public,guidance,notes "
-            "(replaces the kinds in the file)",
+            "(replaces the borough's assets of the kinds in the file)",
             _simple(prepare_assets),
             commit_assets,
         ),
@@ -179,7 +198,8 @@ IMPORT_KINDS: dict[str, ImportKind] = {
             "youth-bus",
             "Youth Bus schedule (CSV)",
             ("csv",),
-            "the Youth Bus schedule: stop_name,weekday,on_date,starts_at,ends_at,activity",
+            "the Youth Bus schedule: stop_name,weekday,on_date,starts_at,ends_at,activity "
+            "(replaces the borough's schedule)",
             _simple(prepare_youth_bus),
             commit_youth_bus,
         ),

@@ -52,6 +52,7 @@ class ImportReport:
     skipped: dict[str, int] = field(default_factory=dict)  # reason -> rows left out, not errors
     warnings: list[str] = field(default_factory=list)
     already_imported_as: int | None = None  # the import id of the same file, if loaded before
+    borough_code: str | None = None  # whose data it loads (the import log is kept per borough)
 
     @property
     def rows_rejected(self) -> int:

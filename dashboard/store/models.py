@@ -27,6 +27,7 @@ from sqlalchemy import (
     Text,
     Time,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -132,6 +133,7 @@ class Cso(Base):
     display_name: Mapped[str] = mapped_column(String(120))
     contact: Mapped[str | None] = mapped_column(String(200))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    borough_code: Mapped[str | None] = mapped_column(String(9), index=True)  # the CSO's borough
 
     assignments: Mapped[list[CsoAssignment]] = relationship(back_populates="cso")
 
@@ -166,6 +168,7 @@ class Asset(Base):
     public: Mapped[bool] = mapped_column(Boolean, default=False)
     guidance: Mapped[str | None] = mapped_column(Text)  # what the public should do here
     notes: Mapped[str | None] = mapped_column(Text)  # internal only
+    borough_code: Mapped[str | None] = mapped_column(String(9), index=True)
     import_id: Mapped[int | None] = mapped_column(ForeignKey("data_import.id"))
 
     visits: Mapped[list[YouthBusVisit]] = relationship(back_populates="stop")
@@ -215,6 +218,7 @@ class Incident(Base):
     x_bng: Mapped[float] = mapped_column(Float)  # EPSG:27700 easting, metres
     y_bng: Mapped[float] = mapped_column(Float)  # EPSG:27700 northing, metres
     ward_code: Mapped[str | None] = mapped_column(String(9))  # in the newest ward set, derived
+    borough_code: Mapped[str | None] = mapped_column(String(9))  # the importing borough's
     location_precision: Mapped[LocationPrecision]
     # "day", or "month" where the source gives the month only (police.uk)
     date_precision: Mapped[str] = mapped_column(String(8), default="day", server_default="day")
@@ -225,6 +229,7 @@ class Incident(Base):
         UniqueConstraint("source", "source_ref", name="source_ref"),
         Index("ix_incident_occurred_on_category", "occurred_on", "category"),
         Index("ix_incident_ward_code_occurred_on", "ward_code", "occurred_on"),
+        Index("ix_incident_borough_code_occurred_on", "borough_code", "occurred_on"),
     )
 
 
@@ -251,6 +256,7 @@ class Plan(Base):
     # how the area was chosen: "drawn", "ward", "cells", "place" or "uploaded"
     area_source: Mapped[str] = mapped_column(String(20), default="drawn", server_default="drawn")
     place_name: Mapped[str | None] = mapped_column(String(200))  # e.g. "Alton Estate"
+    borough_code: Mapped[str | None] = mapped_column(String(9), index=True)
     sara_stage: Mapped[SaraStage]
     problem: Mapped[str] = mapped_column(Text)
     lead_cso_id: Mapped[int | None] = mapped_column(ForeignKey("cso.id"))
@@ -381,6 +387,7 @@ class DataImport(Base):
     rows_rejected: Mapped[int] = mapped_column(Integer)
     status: Mapped[ImportStatus]
     summary: Mapped[str | None] = mapped_column(Text)  # the report's lines, or why it was refused
+    borough_code: Mapped[str | None] = mapped_column(String(9), index=True)  # whose data it loaded
     undone_by: Mapped[str | None] = mapped_column(String(254))
     undone_at: Mapped[datetime | None]
 
@@ -406,6 +413,9 @@ class AppUser(Base):
     agency: Mapped[str | None] = mapped_column(String(80))  # partners update their agency's actions
     cso_id: Mapped[int | None] = mapped_column(ForeignKey("cso.id"))  # a CSO's own record
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # whose internal data they see: None is the deployment's own borough (BOROUGH_CODE)
+    borough_code: Mapped[str | None] = mapped_column(String(9))
+    london_wide: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime]
     version: Mapped[int] = mapped_column(Integer, nullable=False)
 

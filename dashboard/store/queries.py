@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, time
 
@@ -23,6 +24,7 @@ from dashboard.store.models import (
     Ward,
     YouthBusVisit,
 )
+from dashboard.store.scope import Boroughs, covers_every_borough, in_boroughs
 from dashboard.store.session import session_scope
 from dashboard.store.spatial import Place, finish_on_sqlite, incident_place_condition
 
@@ -41,19 +43,31 @@ class IncidentFilter:
     domestic_abuse_only: bool = False
     under_25_only: bool = False
     place: Place | None = None  # only incidents in an area or near a point (PostGIS when there)
+    boroughs: tuple[str, ...] | None = None  # whose incidents (see dashboard.store.scope)
 
 
-def current_wards(engine: Engine, borough_code: str, role: Role | None) -> gpd.GeoDataFrame:
-    """The borough's wards of the newest boundary vintage, in EPSG:4326.
+def current_wards(
+    engine: Engine, borough_codes: str | Sequence[str], role: Role | None
+) -> gpd.GeoDataFrame:
+    """The wards of one borough (or of several) in each one's newest vintage, in EPSG:4326.
 
     Columns: ``code``, ``name``, ``population`` (may be missing), ``geometry``; sorted by name.
     """
     require(role, Permission.VIEW_MAP)
+    codes = [borough_codes] if isinstance(borough_codes, str) else list(borough_codes)
     with session_scope(engine) as session:
-        newest = session.scalar(
-            select(func.max(Ward.vintage)).where(Ward.borough_code == borough_code)
-        )
-    return wards_of_vintage(engine, borough_code, newest, role)
+        newest = session.execute(
+            select(Ward.borough_code, func.max(Ward.vintage))
+            .where(Ward.borough_code.in_(codes))
+            .group_by(Ward.borough_code)
+        ).all()
+    if len(codes) == 1:
+        return wards_of_vintage(engine, codes[0], newest[0][1] if newest else None, role)
+    frames = [wards_of_vintage(engine, code, vintage, role) for code, vintage in newest]
+    if not frames:
+        return wards_of_vintage(engine, codes[0] if codes else "", None, role)
+    wards = pd.concat(frames, ignore_index=True).sort_values("name", ignore_index=True)
+    return gpd.GeoDataFrame(wards, geometry="geometry", crs=WGS84)
 
 
 def wards_of_vintage(
@@ -82,7 +96,9 @@ def wards_of_vintage(
     )
 
 
-def current_cso_assignments(engine: Engine, on: date, role: Role | None) -> pd.DataFrame:
+def current_cso_assignments(
+    engine: Engine, on: date, role: Role | None, *, boroughs: Boroughs = None
+) -> pd.DataFrame:
     """Which CSO covers which ward on day ``on``: ``ward_code``, ``cso_id``, ``cso_name``."""
     require(role, Permission.VIEW_CSOS)
     with session_scope(engine) as session:
@@ -92,6 +108,7 @@ def current_cso_assignments(engine: Engine, on: date, role: Role | None) -> pd.D
             .where(
                 CsoAssignment.valid_from <= on,
                 or_(CsoAssignment.valid_to.is_(None), CsoAssignment.valid_to >= on),
+                in_boroughs(session, Cso.borough_code, boroughs),
             )
             .order_by(CsoAssignment.ward_code)
         ).all()
@@ -104,17 +121,21 @@ def current_cso_assignments(engine: Engine, on: date, role: Role | None) -> pd.D
     )
 
 
-def csos(engine: Engine, role: Role | None) -> pd.DataFrame:
+def csos(engine: Engine, role: Role | None, *, boroughs: Boroughs = None) -> pd.DataFrame:
     """All CSOs: ``cso_id``, ``cso_name``, ``contact``, ``active``; sorted by id."""
     require(role, Permission.VIEW_CSOS)
     with session_scope(engine) as session:
         rows = session.execute(
-            select(Cso.id, Cso.display_name, Cso.contact, Cso.active).order_by(Cso.id)
+            select(Cso.id, Cso.display_name, Cso.contact, Cso.active)
+            .where(in_boroughs(session, Cso.borough_code, boroughs))
+            .order_by(Cso.id)
         ).all()
     return pd.DataFrame(rows, columns=["cso_id", "cso_name", "contact", "active"])
 
 
-def assets(engine: Engine, kind: AssetKind, role: Role | None) -> gpd.GeoDataFrame:
+def assets(
+    engine: Engine, kind: AssetKind, role: Role | None, *, boroughs: Boroughs = None
+) -> gpd.GeoDataFrame:
     """Assets of one kind in EPSG:4326 with every stored field; sorted by name."""
     require(role, Permission.VIEW_MAP)
     with session_scope(engine) as session:
@@ -129,7 +150,7 @@ def assets(engine: Engine, kind: AssetKind, role: Role | None) -> gpd.GeoDataFra
                 Asset.guidance,
                 Asset.notes,
             )
-            .where(Asset.kind == kind)
+            .where(Asset.kind == kind, in_boroughs(session, Asset.borough_code, boroughs))
             .order_by(Asset.name)
         ).all()
     frame = pd.DataFrame(
@@ -152,7 +173,9 @@ def assets(engine: Engine, kind: AssetKind, role: Role | None) -> gpd.GeoDataFra
     )
 
 
-def youth_bus_schedule(engine: Engine, role: Role | None) -> pd.DataFrame:
+def youth_bus_schedule(
+    engine: Engine, role: Role | None, *, boroughs: Boroughs = None
+) -> pd.DataFrame:
     """The Youth Bus timetable, ordered by stop and time.
 
     Columns: ``stop_id``, ``weekday``, ``on_date``, ``starts_at``, ``ends_at``, ``activity``,
@@ -168,7 +191,10 @@ def youth_bus_schedule(engine: Engine, role: Role | None) -> pd.DataFrame:
                 YouthBusVisit.starts_at,
                 YouthBusVisit.ends_at,
                 YouthBusVisit.activity,
-            ).order_by(
+            )
+            .join(Asset, Asset.id == YouthBusVisit.stop_id)
+            .where(in_boroughs(session, Asset.borough_code, boroughs))
+            .order_by(
                 YouthBusVisit.stop_id,
                 YouthBusVisit.weekday,
                 YouthBusVisit.on_date,
@@ -190,21 +216,33 @@ def describe_slot(weekday: int | None, on_date: date | None, starts_at: time, en
     return f"{day} {starts_at:%H:%M}-{ends_at:%H:%M}"
 
 
-def incident_span(engine: Engine, role: Role | None) -> tuple[date, date] | None:
+def incident_span(
+    engine: Engine, role: Role | None, *, boroughs: Boroughs = None
+) -> tuple[date, date] | None:
     """First and last day with an incident, or None when there are none."""
     require(role, Permission.VIEW_INCIDENTS)
     with session_scope(engine) as session:
         first, last = session.execute(
-            select(func.min(Incident.occurred_on), func.max(Incident.occurred_on))
+            select(func.min(Incident.occurred_on), func.max(Incident.occurred_on)).where(
+                in_boroughs(session, Incident.borough_code, boroughs)
+            )
         ).one()
     return None if first is None else (first, last)
 
 
-def incident_categories(engine: Engine, role: Role | None) -> list[str]:
+def incident_categories(
+    engine: Engine, role: Role | None, *, boroughs: Boroughs = None
+) -> list[str]:
     """Category keys present among the incidents, sorted."""
     require(role, Permission.VIEW_INCIDENTS)
     with session_scope(engine) as session:
-        return sorted(session.scalars(select(Incident.category).distinct()))
+        return sorted(
+            session.scalars(
+                select(Incident.category)
+                .where(in_boroughs(session, Incident.borough_code, boroughs))
+                .distinct()
+            )
+        )
 
 
 def incidents(engine: Engine, selection: IncidentFilter, role: Role | None) -> pd.DataFrame:
@@ -217,7 +255,11 @@ def incidents(engine: Engine, selection: IncidentFilter, role: Role | None) -> p
     ``date_precision`` (categorical: "day", or "month" where the source gives the month only).
     """
     require(role, Permission.VIEW_INCIDENTS)
-    conditions = [Incident.occurred_on >= selection.start, Incident.occurred_on <= selection.end]
+    conditions = [
+        Incident.occurred_on >= selection.start,
+        Incident.occurred_on <= selection.end,
+        in_boroughs(engine, Incident.borough_code, selection.boroughs),
+    ]
     if selection.categories:
         conditions.append(Incident.category.in_(selection.categories))
     if selection.ward_codes:
@@ -283,21 +325,35 @@ def dataset_info(engine: Engine) -> dict[str, str]:
         return {row.key: row.value for row in session.scalars(select(DatasetInfo))}
 
 
-def table_counts(engine: Engine, table_names: list[str], role: Role | None) -> dict[str, int]:
-    """Row count of each named table."""
+def table_counts(
+    engine: Engine, table_names: list[str], role: Role | None, *, boroughs: Boroughs = None
+) -> dict[str, int]:
+    """Row count of each named table, of ``boroughs``' rows where the table has a borough.
+
+    When ``boroughs`` leaves out some of the store's boroughs, tables without a borough column
+    (audit trails, imports) are left out too: their counts would include the others' rows.
+    """
     require(role, Permission.VIEW_DATA_SOURCES)
     counts: dict[str, int] = {}
     with engine.connect() as connection:
+        everything = covers_every_borough(connection, boroughs)
         for name in table_names:
             table = Ward.metadata.tables[name]
-            counts[name] = connection.execute(select(func.count()).select_from(table)).scalar_one()
+            query = select(func.count()).select_from(table)
+            if "borough_code" in table.columns:
+                query = query.where(in_boroughs(connection, table.c.borough_code, boroughs))
+            elif not everything:
+                continue
+            counts[name] = connection.execute(query).scalar_one()
     return counts
 
 
 SOURCE_COLUMNS = ["source", "incidents", "first_on", "last_on", "month_only", "last_imported_at"]
 
 
-def incident_sources(engine: Engine, role: Role | None) -> pd.DataFrame:
+def incident_sources(
+    engine: Engine, role: Role | None, *, boroughs: Boroughs = None
+) -> pd.DataFrame:
     """Per incident source: incidents, first and last dates, month-only count, last import.
 
     Columns ``SOURCE_COLUMNS``; ``last_imported_at`` is missing for incidents of no import.
@@ -314,6 +370,7 @@ def incident_sources(engine: Engine, role: Role | None) -> pd.DataFrame:
                 func.max(DataImport.imported_at),
             )
             .outerjoin(DataImport, DataImport.id == Incident.import_id)
+            .where(in_boroughs(session, Incident.borough_code, boroughs))
             .group_by(Incident.source)
             .order_by(Incident.source)
         ).all()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import pandas as pd
 import streamlit as st
 from sqlalchemy import Engine
 
-from dashboard import hotspot_stats, hotspots, plans
+from dashboard import boroughs, hotspot_stats, hotspots, plans
 from dashboard.access import ROLE_LABELS, Permission, Principal, Role, can, require
 from dashboard.config import Settings, load_settings
 from dashboard.dates import short_date, today_in_london, whole_months_window
@@ -24,6 +25,7 @@ from dashboard.importers.validation import ROWS_SHOWN_ON_SCREEN, ImportReport
 from dashboard.maps import MapStyle
 from dashboard.store import queries
 from dashboard.store.models import AssetKind
+from dashboard.store.scope import stored_boroughs
 from dashboard.store.session import data_version as store_data_version
 from dashboard.store.session import make_engine, reachable, require_current_schema
 from dashboard.store.spatial import Place
@@ -98,27 +100,37 @@ def map_style() -> MapStyle:
 
 
 @st.cache_data(show_spinner=False)
-def cached_wards(version: str, role: Role | None, borough_code: str) -> gpd.GeoDataFrame:
-    """Current wards of the borough (EPSG:4326)."""
-    return queries.current_wards(engine(), borough_code, role)
+def cached_stored_boroughs(version: str) -> list[str]:
+    """The boroughs whose wards the store holds."""
+    return stored_boroughs(engine())
 
 
 @st.cache_data(show_spinner=False)
-def cached_assignments(version: str, role: Role | None, on: date) -> pd.DataFrame:
+def cached_wards(version: str, role: Role | None, boroughs: tuple[str, ...]) -> gpd.GeoDataFrame:
+    """Current wards of the boroughs (EPSG:4326)."""
+    return queries.current_wards(engine(), boroughs, role)
+
+
+@st.cache_data(show_spinner=False)
+def cached_assignments(
+    version: str, role: Role | None, on: date, boroughs: tuple[str, ...]
+) -> pd.DataFrame:
     """Current CSO per ward."""
-    return queries.current_cso_assignments(engine(), on, role)
+    return queries.current_cso_assignments(engine(), on, role, boroughs=boroughs)
 
 
 @st.cache_data(show_spinner=False)
-def cached_assets(version: str, role: Role | None, kind: AssetKind) -> gpd.GeoDataFrame:
+def cached_assets(
+    version: str, role: Role | None, kind: AssetKind, boroughs: tuple[str, ...]
+) -> gpd.GeoDataFrame:
     """Assets of one kind (EPSG:4326)."""
-    return queries.assets(engine(), kind, role)
+    return queries.assets(engine(), kind, role, boroughs=boroughs)
 
 
 @st.cache_data(show_spinner=False)
-def cached_schedule(version: str, role: Role | None) -> pd.DataFrame:
+def cached_schedule(version: str, role: Role | None, boroughs: tuple[str, ...]) -> pd.DataFrame:
     """The Youth Bus timetable."""
-    return queries.youth_bus_schedule(engine(), role)
+    return queries.youth_bus_schedule(engine(), role, boroughs=boroughs)
 
 
 @st.cache_data(show_spinner=False)
@@ -131,24 +143,23 @@ def cached_incidents(
 
 @st.cache_data(show_spinner=False)
 def cached_grid(
-    version: str, role: Role | None, borough_code: str, cell_size_m: float
+    version: str, role: Role | None, boroughs: tuple[str, ...], cell_size_m: float
 ) -> gpd.GeoDataFrame:
-    """The borough's fixed hotspot grid (EPSG:27700)."""
-    return hotspots.borough_grid(cached_wards(version, role, borough_code).to_crs(BNG), cell_size_m)
+    """The boroughs' fixed hotspot grid (EPSG:27700)."""
+    return hotspots.borough_grid(cached_wards(version, role, boroughs).to_crs(BNG), cell_size_m)
 
 
 @st.cache_data(show_spinner=False)
 def cached_cells(
     version: str,
     role: Role | None,
-    borough_code: str,
     selection: queries.IncidentFilter,
     cell_size_m: float,
 ) -> gpd.GeoDataFrame:
-    """The hotspot grid (EPSG:27700) with the count of incidents matching ``selection``."""
+    """The selection's boroughs' hotspot grid (EPSG:27700), counting incidents it matches."""
     frame = cached_incidents(version, role, selection)
     return hotspots.count_on_grid(
-        cached_grid(version, role, borough_code, cell_size_m),
+        cached_grid(version, role, selection_boroughs(selection), cell_size_m),
         frame["x_bng"].to_numpy(),
         frame["y_bng"].to_numpy(),
         cell_size_m,
@@ -159,7 +170,6 @@ def cached_cells(
 def cached_significance(
     version: str,
     role: Role | None,
-    borough_code: str,
     selection: queries.IncidentFilter,
     cell_size_m: float,
 ) -> gpd.GeoDataFrame:
@@ -168,22 +178,31 @@ def cached_significance(
     No permutations: the classes use the analytical p-values, as on the Hotspots page.
     """
     return hotspot_stats.getis_ord_gi_star(
-        cached_cells(version, role, borough_code, selection, cell_size_m),
+        cached_cells(version, role, selection, cell_size_m),
         permutations=0,
         min_count=settings().hotspot_min_count,
     )
 
 
 @st.cache_data(show_spinner=False)
-def cached_span(version: str, role: Role | None) -> tuple[date, date] | None:
+def cached_span(
+    version: str, role: Role | None, boroughs: tuple[str, ...]
+) -> tuple[date, date] | None:
     """First and last incident dates."""
-    return queries.incident_span(engine(), role)
+    return queries.incident_span(engine(), role, boroughs=boroughs)
 
 
 @st.cache_data(show_spinner=False)
-def cached_categories(version: str, role: Role | None) -> list[str]:
+def cached_categories(version: str, role: Role | None, boroughs: tuple[str, ...]) -> list[str]:
     """Categories present among the incidents."""
-    return queries.incident_categories(engine(), role)
+    return queries.incident_categories(engine(), role, boroughs=boroughs)
+
+
+def selection_boroughs(selection: queries.IncidentFilter) -> tuple[str, ...]:
+    """The boroughs a selection made on a page covers (pages always say)."""
+    if selection.boroughs is None:
+        raise NotAllowed("The page did not say whose incidents it shows")
+    return selection.boroughs
 
 
 @st.cache_data(show_spinner=False)
@@ -205,10 +224,13 @@ def synthetic_banner(version: str) -> bool:
 
 
 def incident_filter_widgets(
-    version: str, role: Role | None, wards: gpd.GeoDataFrame
+    version: str, role: Role | None, wards: gpd.GeoDataFrame, boroughs: tuple[str, ...]
 ) -> queries.IncidentFilter | None:
-    """Date range, category, flag and ward filters; None when there are no incidents at all."""
-    span = cached_span(version, role)
+    """Date range, category, flag and ward filters over ``boroughs``' incidents.
+
+    None when they have no incidents at all.
+    """
+    span = cached_span(version, role, boroughs)
     if span is None:
         st.warning("No incidents are loaded yet. Import a police.uk file or the police extract.")
         return None
@@ -230,7 +252,7 @@ def incident_filter_widgets(
     if start > end:
         st.warning("The start date is after the end date; showing the end date only.")
         start = end
-    labels = category_labels(version, role)
+    labels = category_labels(version, role, boroughs)
     categories = st.multiselect(
         "Serious-violence category",
         options=list(labels),
@@ -261,12 +283,13 @@ def incident_filter_widgets(
         knife_only=knife_only,
         domestic_abuse_only=domestic_abuse_only,
         under_25_only=under_25_only,
+        boroughs=boroughs,
     )
 
 
-def category_labels(version: str, role: Role | None) -> dict[str, str]:
-    """Readable label of every category present."""
-    return {key: taxonomy().label(key) for key in cached_categories(version, role)}
+def category_labels(version: str, role: Role | None, boroughs: tuple[str, ...]) -> dict[str, str]:
+    """Readable label of every category present in ``boroughs``' incidents."""
+    return {key: taxonomy().label(key) for key in cached_categories(version, role, boroughs)}
 
 
 COLUMN_HEADERS = {"rate_per_1000": "Per 1,000 residents", "population": "Residents", "cso": "CSO"}
@@ -306,7 +329,7 @@ def _demo_principal() -> Principal:
         )
         st.stop()
     email = st.session_state.get(DEMO_USER_KEY) or DEMO_USERS[0][0]  # the menu sets it
-    principal = principal_for_email(store, email)
+    principal = principal_for_email(store, email, settings().borough_code)
     if principal is None:  # the demo users are part of the demo data set
         st.error(f"The demo user {email} is missing; reload the demo database.")
         st.stop()
@@ -324,11 +347,13 @@ def current_principal() -> Principal | None:
     if not st.user.is_logged_in:
         return None
     email = str(st.user.get("email") or "")
-    known = principal_for_email(engine(), email) if email else None
+    known = principal_for_email(engine(), email, settings().borough_code) if email else None
     if known is not None:
         return known
     name = str(st.user.get("name") or email or "unknown user")
-    return Principal(user_id=0, email=email, display_name=name, role=None)
+    return Principal(
+        user_id=0, email=email, display_name=name, role=None, borough_code=settings().borough_code
+    )
 
 
 def run_through_the_app() -> None:
@@ -368,6 +393,64 @@ def require_page(permission: Permission) -> Principal:
         st.error(str(error))
         st.stop()
     return user
+
+
+@dataclass(frozen=True)
+class BoroughView:
+    """Whose internal data a page shows: one borough, or all of London (``ALL_LONDON``)."""
+
+    code: str  # an ONS code, or ALL_LONDON
+    codes: tuple[str, ...]  # the boroughs it covers, for reads
+    name: str  # e.g. "Wandsworth" or "All of London"
+
+
+BOROUGH_CHOICE_KEY = "borough_choice"
+
+
+def borough_view(
+    user: Principal, *, all_of_london: bool = False, to_load: bool = False
+) -> BoroughView:
+    """The borough this page shows ``user``: their own, or the one a London-wide user picks.
+
+    A London-wide user picks in the sidebar (the choice follows them from page to page); pages
+    that work on one borough at a time (``all_of_london`` False) offer single boroughs only and
+    show the user's own borough when "All of London" was picked elsewhere. ``to_load`` (the
+    Data page) offers every London borough, so a new one's boundaries can be loaded. The choice
+    is checked against the user's access here, on the server, whatever the browser sent.
+    """
+    version = data_version()
+    stored = cached_stored_boroughs(version)
+    if to_load:
+        stored = sorted({*stored, *boroughs.LONDON_BOROUGHS})
+    home = settings().borough_code
+    choices = [
+        code
+        for code in boroughs.visible_boroughs(user, home, stored)
+        if all_of_london or code != boroughs.ALL_LONDON
+    ]
+    chosen = st.session_state.get(BOROUGH_CHOICE_KEY)
+    if chosen not in choices:
+        chosen = choices[0]
+    if len(choices) > 1:
+        chosen = st.sidebar.selectbox(
+            "Borough",
+            options=choices,
+            index=choices.index(chosen),
+            format_func=boroughs.borough_name,
+            key=f"borough_picker_{'london' if all_of_london else 'one'}",
+            help="You have London-wide access: pick whose data to see.",
+        )
+        st.session_state[BOROUGH_CHOICE_KEY] = chosen
+    try:
+        boroughs.require_borough(user, home, stored, chosen)
+    except NotAllowed as error:
+        st.error(str(error))
+        st.stop()
+    return BoroughView(
+        code=chosen,
+        codes=boroughs.scope_codes(chosen, stored),
+        name=settings().borough_name if chosen == home else boroughs.borough_name(chosen),
+    )
 
 
 def account_menu(user: Principal) -> None:
@@ -790,17 +873,22 @@ def open_clicked_plan(clicked: dict | None) -> None:
 
 
 @st.cache_data(show_spinner=False)
-def cached_all_incidents(version: str, role: Role | None) -> pd.DataFrame:
-    """Every incident held (plain columns), for evidence about an area over any period."""
-    span = cached_span(version, role)
+def cached_all_incidents(
+    version: str, role: Role | None, boroughs: tuple[str, ...]
+) -> pd.DataFrame:
+    """Every incident of ``boroughs`` (plain columns), for evidence about an area at any time."""
+    span = cached_span(version, role, boroughs)
     if span is None:
         return pd.DataFrame()
-    return cached_incidents(version, role, queries.IncidentFilter(start=span[0], end=span[1]))
+    return cached_incidents(
+        version, role, queries.IncidentFilter(start=span[0], end=span[1], boroughs=boroughs)
+    )
 
 
 def plan_evidence_for(
     version: str,
     role: Role | None,
+    boroughs: tuple[str, ...],
     record: plans.PlanRecord,
     all_plans: gpd.GeoDataFrame,
     look_back_months: int,
@@ -809,30 +897,42 @@ def plan_evidence_for(
     """The plan area's evidence (``plan_evidence.PlanEvidence``); None when no incidents exist."""
     from dashboard import plan_evidence
 
-    span = cached_span(version, role)
+    span = cached_span(version, role, boroughs)
     if span is None:
         return None
-    assets = pd.concat(
-        [
-            cached_assets(version, role, AssetKind.KNIFE_BIN).assign(kind="Knife amnesty bin"),
-            cached_assets(version, role, AssetKind.YOUTH_BUS_STOP).assign(kind="Youth Bus stop"),
-        ],
-        ignore_index=True,
-    )
+    assets = asset_points(version, role, boroughs)
     area_bng = gpd.GeoSeries([record.area_wgs84], crs="EPSG:4326").to_crs(BNG).iloc[0]
     # only the area's incidents leave the store (on PostGIS the database finds them on its index)
-    in_area = queries.IncidentFilter(start=span[0], end=span[1], place=Place.inside(area_bng))
+    in_area = queries.IncidentFilter(
+        start=span[0], end=span[1], place=Place.inside(area_bng), boroughs=boroughs
+    )
     return plan_evidence.gather_evidence(
         cached_incidents(version, role, in_area),
         area_bng,
         record.plan_id,
         record.started_on,
         whole_months_window(span[0], span[1], look_back_months),
-        gpd.GeoDataFrame(assets, geometry="geometry", crs="EPSG:4326"),
+        assets,
         all_plans.to_crs(BNG),
         distance_m,
         data_start=span[0],
     )
+
+
+def asset_points(version: str, role: Role | None, boroughs: tuple[str, ...]) -> gpd.GeoDataFrame:
+    """Knife bins and Youth Bus stops of ``boroughs`` together (EPSG:4326), with their ``kind``."""
+    assets = pd.concat(
+        [
+            cached_assets(version, role, AssetKind.KNIFE_BIN, boroughs).assign(
+                kind="Knife amnesty bin"
+            ),
+            cached_assets(version, role, AssetKind.YOUTH_BUS_STOP, boroughs).assign(
+                kind="Youth Bus stop"
+            ),
+        ],
+        ignore_index=True,
+    )
+    return gpd.GeoDataFrame(assets, geometry="geometry", crs="EPSG:4326")
 
 
 def add_action_form(plan_id: int, actor: Principal, agencies: list[str]) -> None:
@@ -878,11 +978,11 @@ def add_action_form(plan_id: int, actor: Principal, agencies: list[str]) -> None
         st.rerun()
 
 
-def plan_edit_form(record: plans.PlanRecord, actor: Principal) -> None:
+def plan_edit_form(record: plans.PlanRecord, actor: Principal, boroughs: tuple[str, ...]) -> None:
     """The form that edits a plan's fields, with the same snapshot and conflict handling."""
-    cso_table = cached_csos(data_version(), actor.role)
+    cso_table = cached_csos(data_version(), actor.role, boroughs)
     cso_names = dict(zip(cso_table["cso_id"].tolist(), cso_table["cso_name"], strict=True))
-    agencies = plans.known_agencies(engine(), actor.role)
+    agencies = plans.known_agencies(engine(), actor.role, boroughs=boroughs)
     stages, statuses = list(plans.SARA_LABELS), list(plans.PLAN_STATUS_LABELS)
     prefix = f"plan_{record.plan_id}"
     current = {
@@ -983,6 +1083,7 @@ def plan_summary_pdf(
     synthetic: bool,
     version: str,
     role: Role | None,
+    boroughs: tuple[str, ...],
 ) -> Callable[[], bytes]:
     """The plan's summary PDF for a task-and-finish meeting, built only when it is downloaded.
 
@@ -991,11 +1092,11 @@ def plan_summary_pdf(
     from dashboard import plan_exports
 
     histories = {
-        int(action_id): plans.action_history(engine(), role, int(action_id))
+        int(action_id): plans.action_history(engine(), role, int(action_id), boroughs=boroughs)
         for action_id in plan_actions["action_id"]
     }
-    bins = cached_assets(version, role, AssetKind.KNIFE_BIN)
-    stops = cached_assets(version, role, AssetKind.YOUTH_BUS_STOP)
+    bins = cached_assets(version, role, AssetKind.KNIFE_BIN, boroughs)
+    stops = cached_assets(version, role, AssetKind.YOUTH_BUS_STOP, boroughs)
     today = today_in_london()
 
     def build() -> bytes:
@@ -1011,29 +1112,29 @@ def plan_summary_pdf(
 
 @st.cache_data(show_spinner=False)
 def cached_places(
-    version: str, role: Role | None, borough_code: str, places_file: str
+    version: str, role: Role | None, boroughs: tuple[str, ...], places_file: str
 ) -> gpd.GeoDataFrame:
-    """Named places in the borough that a plan area can be picked from (EPSG:4326)."""
+    """Named places in the boroughs that a plan area can be picked from (EPSG:4326)."""
     require(role, Permission.VIEW_PLANS)
-    return plans.load_places(Path(places_file), cached_wards(version, role, borough_code))
+    return plans.load_places(Path(places_file), cached_wards(version, role, boroughs))
 
 
 @st.cache_data(show_spinner=False)
-def cached_csos(version: str, role: Role | None) -> pd.DataFrame:
-    """All CSOs (``cso_id``, ``cso_name``, ``contact``, ``active``)."""
-    return queries.csos(engine(), role)
+def cached_csos(version: str, role: Role | None, boroughs: tuple[str, ...]) -> pd.DataFrame:
+    """The boroughs' CSOs (``cso_id``, ``cso_name``, ``contact``, ``active``)."""
+    return queries.csos(engine(), role, boroughs=boroughs)
 
 
-def recent_cells(version: str, role: Role | None, borough_code: str) -> gpd.GeoDataFrame:
-    """The borough's hotspot cells (EPSG:27700) counted over the last 12 months of data."""
-    span = cached_span(version, role)
+def recent_cells(version: str, role: Role | None, boroughs: tuple[str, ...]) -> gpd.GeoDataFrame:
+    """The boroughs' hotspot cells (EPSG:27700) counted over the last 12 months of data."""
+    span = cached_span(version, role, boroughs)
     if span is None:
-        return cached_grid(version, role, borough_code, hotspots.DEFAULT_CELL_SIZE_M).assign(
+        return cached_grid(version, role, boroughs, hotspots.DEFAULT_CELL_SIZE_M).assign(
             incident_count=0
         )
     start, end = whole_months_window(span[0], span[1], DEFAULT_LOOK_BACK_MONTHS)
-    selection = queries.IncidentFilter(start=start, end=end)
-    return cached_cells(version, role, borough_code, selection, hotspots.DEFAULT_CELL_SIZE_M)
+    selection = queries.IncidentFilter(start=start, end=end, boroughs=boroughs)
+    return cached_cells(version, role, selection, hotspots.DEFAULT_CELL_SIZE_M)
 
 
 def cells_area(cells_bng: gpd.GeoDataFrame, cell_ids: list[str]) -> object | None:
@@ -1083,10 +1184,12 @@ def take_map_click(how: str, map_key: str, cells_bng: gpd.GeoDataFrame | None) -
             st.session_state["plan_cells"] = picked
 
 
-def live_plans(role: Role | None, today: date) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
-    """Open and monitored plans (EPSG:4326) and their open actions, worst flag first."""
-    listed = plans.actions(engine(), role, today)
-    every = plans.plans(engine(), role, today, listed)
+def live_plans(
+    role: Role | None, today: date, boroughs: tuple[str, ...]
+) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
+    """The boroughs' open and monitored plans (EPSG:4326) and their open actions, worst first."""
+    listed = plans.actions(engine(), role, today, boroughs=boroughs)
+    every = plans.plans(engine(), role, today, listed, boroughs=boroughs)
     live = every[every["status"] != plans.PlanStatus.CLOSED.value].reset_index(drop=True)
     open_statuses = [status.value for status in plans.OPEN_ACTION_STATUSES]
     listed = listed[listed["plan_id"].isin(live["plan_id"]) & listed["status"].isin(open_statuses)]

@@ -20,9 +20,8 @@ from dashboard.dates import whole_months_window
 from dashboard.hotspot_analysis import HotspotOptions, When, WhenSelection
 from dashboard.patrol import WEEKDAY_NAMES
 from dashboard.store import queries
-from dashboard.store.models import AssetKind
 from dashboard.ui import (
-    cached_assets,
+    asset_points,
     cached_grid,
     cached_incidents,
     cached_span,
@@ -47,6 +46,7 @@ class Question:
     options: HotspotOptions
     ward_codes: tuple[str, ...]  # the area looked at; Gi* always runs on the whole borough
     walking_distance_m: float
+    boroughs: tuple[str, ...]  # whose incidents, grid and assets (one borough on this page)
 
 
 @st.cache_resource(show_spinner=False)
@@ -55,35 +55,52 @@ def harm_index(path: str) -> hotspot_stats.HarmIndex:
     return hotspot_stats.load_harm_index(Path(path))
 
 
+def _when_selection(version: str, role: Role | None, question: Question) -> WhenSelection:
+    # keyed on what selects the incidents only, so changing the map's options reuses it
+    return _selected(
+        version,
+        role,
+        question.start,
+        question.end,
+        question.categories,
+        question.when,
+        question.boroughs,
+    )
+
+
 @st.cache_data(show_spinner=False, max_entries=4)
-def _when_selection(
-    version: str, role: Role | None, start: date, end: date, categories: tuple[str, ...], when: When
+def _selected(
+    version: str,
+    role: Role | None,
+    start: date,
+    end: date,
+    categories: tuple[str, ...],
+    when: When,
+    boroughs: tuple[str, ...],
 ) -> WhenSelection:
-    selection = queries.IncidentFilter(start=start, end=end, categories=categories)
+    selection = queries.IncidentFilter(
+        start=start, end=end, categories=categories, boroughs=boroughs
+    )
     return hotspot_analysis.select_when(cached_incidents(version, role, selection), when)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def when_counts(version: str, role: Role | None, question: Question) -> tuple[int, int, str]:
     """Incidents in the period, incidents kept by the day and time filters, and the note."""
-    selection = _when_selection(
-        version, role, question.start, question.end, question.categories, question.when
-    )
+    selection = _when_selection(version, role, question)
     return selection.total, len(selection.incidents), selection.note
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def analysis(
-    version: str, role: Role | None, borough_code: str, question: Question
+    version: str, role: Role | None, question: Question
 ) -> hotspot_analysis.HotspotAnalysis:
     """Gi* and concentration for the question, over the whole borough's grid."""
-    selection = _when_selection(
-        version, role, question.start, question.end, question.categories, question.when
-    )
+    selection = _when_selection(version, role, question)
     index = harm_index(settings().harm_index_file) if question.options.harm_weighted else None
     return hotspot_analysis.analyse(
         selection.incidents,
-        cached_grid(version, role, borough_code, CELL_SIZE_M),
+        cached_grid(version, role, question.boroughs, CELL_SIZE_M),
         question.options,
         index,
         CELL_SIZE_M,
@@ -91,9 +108,7 @@ def analysis(
 
 
 def _area_incidents(version: str, role: Role | None, question: Question) -> pd.DataFrame:
-    incidents = _when_selection(
-        version, role, question.start, question.end, question.categories, question.when
-    ).incidents
+    incidents = _when_selection(version, role, question).incidents
     if question.ward_codes:
         incidents = incidents[incidents["ward_code"].isin(question.ward_codes)]
     return incidents
@@ -107,12 +122,12 @@ def weekday_hours(version: str, role: Role | None, question: Question) -> pd.Dat
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def repeat_places(
-    version: str, role: Role | None, borough_code: str, question: Question, wards: dict[str, str]
+    version: str, role: Role | None, question: Question, wards: dict[str, str]
 ) -> tuple[pd.DataFrame, int]:
     """The ``REPEAT_PLACES_SHOWN`` busiest repeat locations in the area, and how many there are."""
     places = hotspot_analysis.repeat_places(
         _area_incidents(version, role, question),
-        analysis(version, role, borough_code, question).cells,
+        analysis(version, role, question).cells,
         wards,
     )
     return places.head(REPEAT_PLACES_SHOWN), len(places)
@@ -120,22 +135,13 @@ def repeat_places(
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def assets_against_need(
-    version: str, role: Role | None, borough_code: str, question: Question, wards: dict[str, str]
+    version: str, role: Role | None, question: Question, wards: dict[str, str]
 ) -> hotspot_analysis.AssetsAgainstNeed:
     """Knife bins and Youth Bus stops against the incidents and hot cells near them."""
-    assets = pd.concat(
-        [
-            cached_assets(version, role, AssetKind.KNIFE_BIN).assign(kind="Knife amnesty bin"),
-            cached_assets(version, role, AssetKind.YOUTH_BUS_STOP).assign(kind="Youth Bus stop"),
-        ],
-        ignore_index=True,
-    )
     result = hotspot_analysis.assets_against_need(
-        analysis(version, role, borough_code, question),
-        _when_selection(
-            version, role, question.start, question.end, question.categories, question.when
-        ).incidents,
-        gpd.GeoDataFrame(assets, geometry="geometry", crs="EPSG:4326"),
+        analysis(version, role, question),
+        _when_selection(version, role, question).incidents,
+        asset_points(version, role, question.boroughs),
         wards,
         question.walking_distance_m,
     )
@@ -148,14 +154,10 @@ def assets_against_need(
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def density(
-    version: str, role: Role | None, borough_code: str, question: Question
-) -> hotspot_analysis.DensityRaster:
+def density(version: str, role: Role | None, question: Question) -> hotspot_analysis.DensityRaster:
     """The kernel density surface over the borough."""
-    borough = cached_wards(version, role, borough_code).union_all()
-    incidents = _when_selection(
-        version, role, question.start, question.end, question.categories, question.when
-    ).incidents
+    borough = cached_wards(version, role, question.boroughs).union_all()
+    incidents = _when_selection(version, role, question).incidents
     weights = None
     if question.options.harm_weighted:
         weights = hotspot_stats.harm_weights(
@@ -170,9 +172,11 @@ def _clock_choices() -> list[time]:
     return [time(hour, minute) for hour in range(24) for minute in (0, 30)]
 
 
-def question_widgets(version: str, role: Role | None, wards: gpd.GeoDataFrame) -> Question | None:
-    """The page's filters; None (with a message) when no incidents are loaded."""
-    span = cached_span(version, role)
+def question_widgets(
+    version: str, role: Role | None, wards: gpd.GeoDataFrame, boroughs: tuple[str, ...]
+) -> Question | None:
+    """The page's filters on ``boroughs``' incidents; None (with a message) when none are loaded."""
+    span = cached_span(version, role, boroughs)
     if span is None:
         st.warning("No incidents are loaded yet. Import a police.uk file or the police extract.")
         return None
@@ -212,7 +216,7 @@ def question_widgets(version: str, role: Role | None, wards: gpd.GeoDataFrame) -
         if starts_at == ends_at:
             st.warning("The band starts and ends at the same time; showing the whole day.")
             starts_at = ends_at = None
-    labels = _category_labels(version, role)
+    labels = _category_labels(version, role, boroughs)
     categories = st.multiselect(
         "Serious-violence category",
         options=list(labels),
@@ -277,4 +281,5 @@ def question_widgets(version: str, role: Role | None, wards: gpd.GeoDataFrame) -
         ),
         ward_codes=tuple(sorted(ward_codes)),
         walking_distance_m=float(walking),
+        boroughs=boroughs,
     )

@@ -33,7 +33,6 @@ from dashboard.ui import (
     cached_wards,
     engine,
     flash,
-    settings,
 )
 
 LOOK_BACK_CHOICES = (3, 6, 12, 24, 36)
@@ -249,30 +248,41 @@ def add_stop(cell_id: str | None) -> None:
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def cached_plan(
-    version: str, role: Role | None, borough_code: str, request: PatrolRequest, today: date
+    version: str,
+    role: Role | None,
+    boroughs: tuple[str, ...],
+    request: PatrolRequest,
+    today: date,
 ) -> PatrolPlan | None:
-    """The plan for ``request``; None when no incidents are loaded."""
-    span = cached_span(version, role)
+    """The plan for ``request`` in ``boroughs``; None when no incidents are loaded."""
+    span = cached_span(version, role, boroughs)
     if span is None:
         return None
     start, end = whole_months_window(span[0], span[1], request.look_back_months)
-    incidents = cached_incidents(version, role, queries.IncidentFilter(start=start, end=end))
+    incidents = cached_incidents(
+        version, role, queries.IncidentFilter(start=start, end=end, boroughs=boroughs)
+    )
     return patrol_plan.build(
         request,
         incidents,
-        cached_grid(version, role, borough_code, DEFAULT_CELL_SIZE_M),
-        bins_wgs84=cached_assets(version, role, AssetKind.KNIFE_BIN),
-        bus_stops_wgs84=cached_assets(version, role, AssetKind.YOUTH_BUS_STOP),
-        schedule=cached_schedule(version, role),
-        actions=plans.actions(engine(), role, today),
+        cached_grid(version, role, boroughs, DEFAULT_CELL_SIZE_M),
+        bins_wgs84=cached_assets(version, role, AssetKind.KNIFE_BIN, boroughs),
+        bus_stops_wgs84=cached_assets(version, role, AssetKind.YOUTH_BUS_STOP, boroughs),
+        schedule=cached_schedule(version, role, boroughs),
+        actions=plans.actions(engine(), role, today, boroughs=boroughs),
     )
 
 
 def brief_pdf(
-    plan: PatrolPlan, cso_name: str, synthetic: bool, version: str, role: Role | None
+    plan: PatrolPlan,
+    cso_name: str,
+    synthetic: bool,
+    version: str,
+    role: Role | None,
+    boroughs: tuple[str, ...],
 ) -> Callable[[], bytes]:
     """The printable brief, drawn only when it is downloaded."""
-    wards = cached_wards(version, role, settings().borough_code)
+    wards = cached_wards(version, role, boroughs)
     today = today_in_london()
 
     def build() -> bytes:
@@ -390,7 +400,7 @@ def _widen() -> None:
 
 
 def widening_offer(
-    version: str, role: Role | None, borough_code: str, request: PatrolRequest, today: date
+    version: str, role: Role | None, boroughs: tuple[str, ...], request: PatrolRequest, today: date
 ) -> None:
     """When the plan has no stops, say whether a longer look-back and the 90% class find some."""
     if (request.look_back_months, request.min_class) == (WIDEST_LOOK_BACK, WIDEST_CLASS):
@@ -398,7 +408,7 @@ def widening_offer(
     wider = cached_plan(
         version,
         role,
-        borough_code,
+        boroughs,
         replace(request, look_back_months=WIDEST_LOOK_BACK, min_class=WIDEST_CLASS),
         today,
     )

@@ -182,8 +182,8 @@ def action_frame(actions: pd.DataFrame) -> pd.DataFrame:
     return actions[list(ACTION_HEADERS)].rename(columns=ACTION_HEADERS)
 
 
-def pack_file(report: QuarterlyReport, kind: str) -> Callable[[], bytes]:
-    """The pack as a PDF (``kind`` "pdf") or its tables as a workbook ("xlsx").
+def pack_file(report: QuarterlyReport, kind: str, borough_name: str) -> Callable[[], bytes]:
+    """The borough's pack as a PDF (``kind`` "pdf") or its tables as a workbook ("xlsx").
 
     Built only when downloaded; the drawing libraries load then too.
     """
@@ -196,7 +196,7 @@ def pack_file(report: QuarterlyReport, kind: str) -> Callable[[], bytes]:
         if kind == "pdf":
             return quarterly_pack.pack_pdf(
                 report,
-                borough_name=config.borough_name,
+                borough_name=borough_name,
                 generated_on=generated,
                 marking=config.protective_marking,
             )
@@ -204,7 +204,7 @@ def pack_file(report: QuarterlyReport, kind: str) -> Callable[[], bytes]:
             report,
             marking=config.protective_marking,
             generated_on=generated,
-            borough_name=config.borough_name,
+            borough_name=borough_name,
         )
 
     return build

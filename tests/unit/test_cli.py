@@ -1,6 +1,15 @@
 import pytest
+from pypdf import PdfReader
 
+from dashboard.access import Role
 from dashboard.cli import main
+from dashboard.public_map import read_public_snapshot
+from dashboard.store import queries
+from dashboard.store.models import AssetKind
+from dashboard.store.session import make_engine
+from dashboard.users import principal_for_email
+from tests.conftest import WANDSWORTH
+from tests.second_borough import LAMBETH
 
 
 def stats(capsys) -> dict[str, int]:
@@ -111,3 +120,136 @@ def test_a_file_over_the_configured_size_is_refused(tmp_path, demo_db_url, monke
 
     assert main(["import", "police-uk", str(big)]) == 2
     assert "over the 1 MB limit" in capsys.readouterr().err
+
+
+# --- a store of two boroughs --------------------------------------------------------------------
+
+
+@pytest.fixture
+def london(london_db_url, london_template, monkeypatch):
+    """Settings pointed at a private copy of the two-borough store (BOROUGH_CODE unset)."""
+    monkeypatch.setenv("DATABASE_URL", london_db_url)
+    monkeypatch.setenv("MAP_TILES", "none")
+    monkeypatch.delenv("BOROUGH_CODE", raising=False)
+    return london_db_url, london_template[1]
+
+
+def test_add_user_stores_the_borough_and_london_wide_access(empty_db_url, monkeypatch, capsys):
+    monkeypatch.setenv("DATABASE_URL", empty_db_url)
+    analyst = ["add-user", "ana@lambeth.gov.uk", "--name", "Ana", "--role", "analyst"]
+
+    assert main([*analyst, "--borough", " e09000022 ", "--london-wide"]) == 0
+    assert capsys.readouterr().out == (
+        "user 1 added: ana@lambeth.gov.uk (analyst, Lambeth, London-wide)\n"
+    )
+    assert main(["add-user", "cso@wandsworth.gov.uk", "--name", "Sam", "--role", "cso"]) == 0
+
+    principal = principal_for_email(make_engine(empty_db_url), "ana@lambeth.gov.uk", WANDSWORTH)
+    assert (principal.borough_code, principal.london_wide) == ("E09000022", True)
+    home = principal_for_email(make_engine(empty_db_url), "cso@wandsworth.gov.uk", WANDSWORTH)
+    assert (home.borough_code, home.london_wide) == (WANDSWORTH, False)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "import assets bins.csv --borough Lambeth",
+        "fetch police-uk --from 2024-01 --to 2024-01 --borough Lambeth",
+        "stats --borough Lambeth",
+        "export patrol --wards E05014017 --weekday FRI --from 18:00 --to 22:00 --borough Lambeth a",
+        "add-user a@b.org --name A --role cso --borough Lambeth",
+    ],
+)
+def test_a_bad_borough_is_one_line_of_error_and_nothing_is_done(
+    empty_db_url, monkeypatch, capsys, command
+):
+    monkeypatch.setenv("DATABASE_URL", empty_db_url)
+
+    assert main(command.split()) == 2
+
+    captured = capsys.readouterr()
+    assert captured.err == (
+        "error: --borough must be an ONS borough code such as E09000032 (Wandsworth), "
+        "got 'Lambeth'\n"
+    )
+    assert captured.out == ""
+
+
+def test_stats_counts_the_whole_store_or_one_borough(london, capsys):
+    _url, lambeth = london
+
+    everything = stats(capsys)
+    assert main(["stats", "--borough", "E09000022"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    of_lambeth = {name: int(count) for name, count in (line.split(": ") for line in lines)}
+
+    assert (everything["ward"], everything["cso"]) == (44, 8)
+    assert (of_lambeth["ward"], of_lambeth["cso"], of_lambeth["asset"]) == (22, 1, 2)
+    assert of_lambeth["incident"] == lambeth.incidents
+    assert everything["incident"] == 2 * lambeth.incidents
+
+
+def test_import_with_borough_loads_into_that_borough(london, tmp_path, capsys):
+    url, _lambeth = london
+    bins = tmp_path / "bins.csv"
+    bins.write_text(
+        "kind,name,address,latitude,longitude,public,guidance,notes\n"
+        "knife_bin,Brixton bin,Brixton Road,51.4572,0.1178,true,,\n"
+    )
+
+    assert main(["import", "assets", str(bins), "--borough", "E09000022"]) == 0
+
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == "borough: Lambeth (E09000022)"
+    assert "in Lambeth (1 knife_bin)" in out
+    engine = make_engine(url)
+    lambeth_bins = queries.assets(engine, AssetKind.KNIFE_BIN, Role.ANALYST, boroughs=(LAMBETH,))
+    wandsworth_bins = queries.assets(
+        engine, AssetKind.KNIFE_BIN, Role.ANALYST, boroughs=(WANDSWORTH,)
+    )
+    assert lambeth_bins["name"].tolist() == ["Brixton bin"]
+    assert wandsworth_bins["name"].tolist() == [
+        "Roehampton Library knife amnesty bin",
+        "St George's Hospital knife amnesty bin",
+    ]
+
+
+def test_imports_and_undo_keep_to_the_borough_named(london, capsys):
+    _url, lambeth = london
+
+    assert main(["imports", "--borough", "E09000022"]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert [int(line.split("\t")[0]) for line in listed] == [lambeth.import_id]
+    assert main(["imports"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 2  # the demo's import and Lambeth's
+
+    assert main(["undo", str(lambeth.import_id), "--borough", WANDSWORTH]) == 2
+    assert f"There is no import {lambeth.import_id}" in capsys.readouterr().err
+
+
+def test_the_quarterly_pack_of_another_borough_is_that_borough_s(london, tmp_path, capsys):
+    out = tmp_path / "lambeth.pdf"
+
+    assert main(["export", "quarterly-pack", "--borough", "E09000022", str(out)]) == 0
+
+    cover = " ".join(PdfReader(out).pages[0].extract_text().split())
+    assert "Lambeth" in cover
+    assert "Wandsworth" not in cover
+
+
+def test_the_public_map_of_a_borough_shows_that_borough_s_bins(london, tmp_path, capsys):
+    _url, lambeth = london
+
+    assert main(["export", "public-map", "--borough", "E09000022", str(tmp_path / "lambeth")]) == 0
+    assert main(["export", "public-map", str(tmp_path / "wandsworth")]) == 0
+
+    assert [bin_.name for bin_ in read_public_snapshot(tmp_path / "lambeth").bins] == [
+        lambeth.bin_name
+    ]
+    assert [bin_.name for bin_ in read_public_snapshot(tmp_path / "wandsworth").bins] == [
+        "Roehampton Library knife amnesty bin",
+        "St George's Hospital knife amnesty bin",
+    ]
+    page = (tmp_path / "lambeth" / "index.html").read_text(encoding="utf-8")
+    assert "Lambeth" in page
+    assert "Wandsworth" not in page

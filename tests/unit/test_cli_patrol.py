@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from datetime import date, time
+from pathlib import Path
 
 import gpxpy
 import pytest
@@ -20,6 +21,7 @@ from dashboard.patrol_exports import CSV_COLUMNS
 from dashboard.store import queries
 from dashboard.store.models import AssetKind, Incident
 from dashboard.store.session import make_engine, session_scope
+from tests.second_borough import LAMBETH, add_second_borough
 
 WANDSWORTH = "E09000032"
 SAMIR = ["--cso", "Samir Ferreira", "--weekday", "FRI,SAT", "--from", "18:00", "--to", "02:00"]
@@ -225,3 +227,48 @@ def test_the_help_shows_the_usage_and_an_example(capsys):
     assert "usage: python -m dashboard export patrol" in text
     assert "--from HH:MM --to HH:MM" in text
     assert '--cso "Samir Ferreira" --weekday FRI,SAT' in text
+
+
+def csv_cells(out: Path) -> list[str]:
+    """The cells of a patrol CSV, in visiting order."""
+    rows = list(csv.reader(io.StringIO(out.read_bytes().decode("utf-8-sig"))))
+    return [row[1] for row in rows[1:]]
+
+
+def east_of(cell_id: str, distance_m: int = 20_000) -> str:
+    """The id of the cell ``distance_m`` east of ``cell_id`` ("easting_northing")."""
+    easting, northing = cell_id.split("_")
+    return f"{int(easting) + distance_m}_{northing}"
+
+
+def test_in_a_store_of_two_boroughs_each_plans_on_its_own_incidents(seeded_db, tmp_path, capsys):
+    request = samir_request(seeded_db)
+    expected = page_plan(seeded_db, request).route.stops["cell_id"].tolist()
+    engine = make_engine(seeded_db)
+    names = queries.current_wards(engine, WANDSWORTH, Role.ANALYST).set_index("code")["name"]
+    add_second_borough(engine)  # Wandsworth again as Lambeth, 20 km east, with its own CSO
+    copies = queries.current_wards(engine, LAMBETH, Role.ANALYST).set_index("name")["code"]
+    engine.dispose()
+    lambeth_wards = ",".join(copies[f"{names[code]} East"] for code in request.ward_codes)
+    samir, wandsworth, lambeth = (tmp_path / f"{name}.csv" for name in ("samir", "w", "l"))
+
+    def patrol(out: Path, *args: str) -> int:
+        shift = ["--weekday", "FRI,SAT", "--from", "18:00", "--to", "02:00", "--months", "24"]
+        return main(["export", "patrol", *args, *shift, str(out)])
+
+    assert patrol(samir, "--cso", "Samir Ferreira") == 0
+    assert patrol(wandsworth, "--wards", ",".join(request.ward_codes)) == 0
+    assert patrol(lambeth, "--borough", LAMBETH, "--wards", lambeth_wards) == 0
+
+    # Wandsworth's plan is what it was before the store held Lambeth too
+    assert csv_cells(samir) == expected
+    # Lambeth's incidents are Wandsworth's moved 20 km east (a whole number of 250 m cells):
+    # the same hotspots, 20 km east, in the same order
+    assert sorted(csv_cells(wandsworth)) == sorted(expected)
+    assert csv_cells(lambeth) == [east_of(cell) for cell in csv_cells(wandsworth)]
+    capsys.readouterr()
+    # a CSO is looked for among the borough's own: Samir is Wandsworth's
+    assert patrol(lambeth, "--borough", LAMBETH, "--cso", "Samir Ferreira") == 2
+    assert "No CSO matches 'Samir Ferreira'; the CSOs are: Officer SECRET Lambeth" in (
+        capsys.readouterr().err
+    )

@@ -112,9 +112,9 @@ def test_a_knife_bin_csv_replaces_the_stored_bins_and_can_be_undone(engine):
     assert report.warnings == [
         "1 asset(s) lie outside the borough and are loaded anyway (a bin may stand just over "
         "the boundary): Streatham Common knife amnesty bin",
-        "this file replaces every stored asset of its kinds (2 knife_bin): they are removed "
-        "when it is loaded; undoing this import removes the assets it adds but cannot bring back "
-        "the ones it replaced (import the previous file again instead)",
+        "this file replaces every stored asset of its kinds in Wandsworth (2 knife_bin): they "
+        "are removed when it is loaded; undoing this import removes the assets it adds but "
+        "cannot bring back the ones it replaced (import the previous file again instead)",
     ]
 
     import_id = commit_assets(engine, prepared, "analyst@example.org", ANALYST)
@@ -224,9 +224,9 @@ def test_a_youth_bus_schedule_replaces_the_whole_schedule(engine):
     prepared = prepare_youth_bus(engine, [fixture("youth_bus.csv")], WANDSWORTH, ANALYST)
     assert prepared.report.rejected == []
     assert prepared.report.warnings == [
-        "this file replaces the whole Youth Bus schedule: 12 stored visit(s) are removed and 5 "
-        "loaded; undoing this import cannot bring back what it replaced: import the previous "
-        "file again instead"
+        "this file replaces Wandsworth's whole Youth Bus schedule: 12 stored visit(s) are "
+        "removed and 5 loaded; undoing this import cannot bring back what it replaced: import "
+        "the previous file again instead"
     ]
     assert store(engine) == before
     commit_youth_bus(engine, prepared, "analyst@example.org", ANALYST)
@@ -293,8 +293,8 @@ def test_a_youth_bus_schedule_replaces_the_whole_schedule(engine):
                 2,
                 "stop_name",
                 "Youth Bus: Battersea Power Station",
-                "not a Youth Bus stop in the store; import the stops (assets) first or check "
-                "the spelling",
+                "not a Youth Bus stop of Wandsworth in the store; import the stops (assets) "
+                "first or check the spelling",
             ),
         ),
         (
@@ -334,7 +334,9 @@ def test_cso_assignments_close_the_previous_assignment_the_day_before_and_keep_h
     )
     assert prepared.report.rejected == []
     assert prepared.report.rows_accepted == 3
-    assert prepared.report.warnings[0] == "1 new CSO(s) will be added: Amara Lindqvist"
+    assert prepared.report.warnings[0] == (
+        "1 new CSO(s) of Wandsworth will be added: Amara Lindqvist"
+    )
     assert store(engine) == before
 
     commit_cso_assignments(engine, prepared, "analyst@example.org", ANALYST)

@@ -196,3 +196,111 @@ def test_upgrading_moves_each_plans_ward_list_into_plan_ward_rows(new_db_url):
     command.downgrade(alembic_config(engine), "0003")
     with engine.connect() as connection:
         assert connection.execute(text("SELECT ward_codes FROM plan")).scalar() == "E05014016"
+
+
+def _store_at_0006_with_two_boroughs(new_db_url: str, boroughs: tuple[str, ...]):
+    from alembic import command
+    from sqlalchemy import text
+
+    from dashboard.store.session import alembic_config
+
+    engine = make_engine(new_db_url)
+    command.upgrade(alembic_config(engine), "0006")
+    shape = shapely.to_wkb(shapely.box(-0.17, 51.45, -0.16, 51.46))
+    with engine.begin() as connection:
+        for number, borough in enumerate(boroughs, start=1):
+            connection.execute(
+                text(
+                    "INSERT INTO ward (code, name, borough_code, vintage, geometry_wkb) "
+                    "VALUES (:code, :name, :borough, '2022', :shape)"
+                ),
+                {
+                    "code": f"E0500000{number}",
+                    "name": f"Ward {number}",
+                    "borough": borough,
+                    "shape": shape,
+                },
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO incident (source, source_ref, occurred_on, offence, category, "
+                    "knife, gun, domestic_abuse, longitude, latitude, x_bng, y_bng, ward_code, "
+                    "location_precision) VALUES ('police_uk', :ref, '2024-01-01', 'Robbery', "
+                    "'robbery', false, false, false, -0.17, 51.46, 527000, 175000, :ward, "
+                    "'snapped')"
+                ),
+                {"ref": f"in-{number}", "ward": f"E0500000{number}"},
+            )
+        connection.execute(
+            text(
+                "INSERT INTO plan (title, area_wkb, sara_stage, problem, partners, started_on, "
+                "status, version) VALUES ('A plan', :shape, 'scanning', 'Robbery', '', "
+                "'2026-01-05', 'open', 1)"
+            ),
+            {"shape": shape},
+        )
+        connection.execute(
+            text(
+                "INSERT INTO plan_ward (plan_id, ward_code, ward_vintage) "
+                f"VALUES (1, 'E0500000{len(boroughs)}', '2022')"
+            )
+        )
+        connection.execute(text("INSERT INTO cso (display_name, active) VALUES ('Sam', true)"))
+        connection.execute(
+            text(
+                "INSERT INTO cso_assignment (cso_id, ward_code, valid_from) "
+                "VALUES (1, 'E05000001', '2025-01-01')"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO asset (kind, name, address, longitude, latitude, public) "
+                "VALUES ('knife_bin', 'Bin', 'Road', -0.17, 51.46, true)"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO app_user (email, display_name, role, active, created_at, version) "
+                "VALUES ('a@example.org', 'A', 'analyst', true, '2026-01-01 09:00:00', 1)"
+            )
+        )
+    return engine
+
+
+def test_upgrading_gives_each_record_the_borough_it_is_linked_to(new_db_url):
+    from sqlalchemy import text
+
+    engine = _store_at_0006_with_two_boroughs(new_db_url, ("E09000032", "E09000022"))
+
+    assert migrate(engine) is True
+
+    with engine.connect() as connection:
+        incidents = connection.execute(
+            text("SELECT source_ref, borough_code FROM incident ORDER BY source_ref")
+        ).all()
+        plan = connection.execute(text("SELECT borough_code FROM plan")).scalar()
+        cso = connection.execute(text("SELECT borough_code FROM cso")).scalar()
+        asset = connection.execute(text("SELECT borough_code FROM asset")).scalar()
+        user = connection.execute(text("SELECT borough_code, london_wide FROM app_user")).one()
+    assert [tuple(row) for row in incidents] == [("in-1", "E09000032"), ("in-2", "E09000022")]
+    assert (plan, cso) == ("E09000022", "E09000032")
+    assert asset is None  # linked to no ward: left for the borough's next asset import
+    assert tuple(user) == (None, False)  # the home borough, and no London-wide access
+
+
+def test_upgrading_a_one_borough_store_gives_everything_that_borough(new_db_url):
+    from alembic import command
+    from sqlalchemy import text
+
+    from dashboard.store.session import alembic_config
+
+    engine = _store_at_0006_with_two_boroughs(new_db_url, ("E09000032",))
+
+    assert migrate(engine) is True
+
+    with engine.connect() as connection:
+        for table in ("incident", "plan", "cso", "asset"):
+            codes = connection.execute(text(f"SELECT DISTINCT borough_code FROM {table}")).all()
+            assert [code for (code,) in codes] == ["E09000032"], table
+    command.downgrade(alembic_config(engine), "0006")
+    assert "borough_code" not in {c["name"] for c in inspect(engine).get_columns("incident")}

@@ -1,15 +1,18 @@
 import pytest
 
 from dashboard.access import Principal, Role
-from dashboard.errors import EditConflict, InvalidInput
+from dashboard.errors import EditConflict, InvalidInput, NotAllowed
 from dashboard.store.session import make_engine
 from dashboard.users import (
     add_user,
     add_user_as,
+    borough_choices,
+    borough_label,
     change_user,
     list_users,
     principal_for_email,
     user_history,
+    users_table,
 )
 
 
@@ -103,3 +106,210 @@ def test_an_administrator_cannot_lock_themselves_out(engine, admin):
         change_user(engine, admin, admin.user_id, seen, role="analyst")
     with pytest.raises(InvalidInput, match="your own administrator access"):
         change_user(engine, admin, admin.user_id, seen, active=False)
+
+
+WANDSWORTH, LAMBETH = "E09000032", "E09000022"
+
+
+def test_a_user_given_a_borough_and_london_wide_access_signs_in_with_both(engine, admin):
+    user_id = add_user_as(
+        engine,
+        admin,
+        email="lee@example.org",
+        display_name="Lee",
+        role="analyst",
+        borough_code=" e09000022 ",  # as typed: case and spaces do not matter
+        london_wide=True,
+    )
+
+    found = principal_for_email(engine, "lee@example.org", WANDSWORTH)
+
+    assert (found.user_id, found.borough_code, found.london_wide) == (user_id, LAMBETH, True)
+    listed = list_users(engine, admin).set_index("user_id").loc[user_id]
+    assert (listed["borough_code"], listed["london_wide"]) == (LAMBETH, True)
+    history = user_history(engine, admin, user_id)
+    assert history["what changed"].tolist() == [
+        "added with role analyst, borough Lambeth, London-wide access"
+    ]
+
+
+def test_a_user_given_no_borough_belongs_to_the_home_borough_passed_in(engine, admin):
+    add_user_as(engine, admin, email="ash@example.org", display_name="Ash", role="cso")
+
+    found = principal_for_email(engine, "ash@example.org", LAMBETH)
+
+    assert (found.borough_code, found.london_wide) == (LAMBETH, False)
+    # stored as "the deployment's", so a deployment moved to another borough takes them along
+    assert principal_for_email(engine, "ash@example.org").borough_code is None
+    users = list_users(engine, admin)
+    assert users.loc[users["email"] == "ash@example.org", "borough_code"].iloc[0] is None
+
+
+@pytest.mark.parametrize("code", ["Lambeth", "E0900002", "E090000222", "09000022", "E09-00002"])
+def test_a_code_that_is_not_an_ons_code_is_refused_and_nothing_changes(engine, admin, code):
+    message = rf"'{code}' is not an ONS borough code such as E09000032 \(Wandsworth\)"
+    with pytest.raises(InvalidInput, match=message):
+        add_user_as(
+            engine, admin, email="x@example.org", display_name="X", role="cso", borough_code=code
+        )
+    assert principal_for_email(engine, "x@example.org") is None
+
+    cso = principal_for_email(engine, "demo-cso@example.org")
+    with pytest.raises(InvalidInput, match=message):
+        change_user(
+            engine, admin, cso.user_id, version_of(engine, admin, cso.user_id), borough_code=code
+        )
+    assert principal_for_email(engine, "demo-cso@example.org").borough_code is None
+
+
+def test_a_borough_outside_london_is_kept_and_shown_by_its_code(engine, admin):
+    # the CLI's --borough accepts any ONS code too, so the store may hold such a borough
+    user_id = add_user_as(
+        engine, admin, email="h@example.org", display_name="H", role="cso", borough_code="E06000001"
+    )
+
+    users = list_users(engine, admin)
+    shown = users_table(users, "Wandsworth").set_index("user_id").loc[user_id]
+    assert shown["borough"] == "E06000001"
+    assert borough_choices("E06000001")[-1] == "E06000001"
+    assert "E06000001" not in borough_choices(LAMBETH)
+
+
+def test_the_borough_choices_are_the_deployments_then_londons_33_by_name():
+    choices = borough_choices()
+
+    assert choices[0] is None
+    assert len(choices) == 34
+    assert [borough_label(code, "Wandsworth") for code in choices[:3]] == [
+        "This deployment's borough (Wandsworth)",
+        "Barking and Dagenham",
+        "Barnet",
+    ]
+
+
+def test_changing_a_borough_and_london_wide_access_is_kept_in_the_history(engine, admin):
+    cso = principal_for_email(engine, "demo-cso@example.org")
+
+    change_user(
+        engine,
+        admin,
+        cso.user_id,
+        version_of(engine, admin, cso.user_id),
+        borough_code=LAMBETH,
+        london_wide=True,
+    )
+    moved = principal_for_email(engine, "demo-cso@example.org", WANDSWORTH)
+    change_user(
+        engine,
+        admin,
+        cso.user_id,
+        version_of(engine, admin, cso.user_id),
+        borough_code=None,
+        london_wide=False,
+    )
+
+    assert (moved.borough_code, moved.london_wide) == (LAMBETH, True)
+    back = principal_for_email(engine, "demo-cso@example.org", WANDSWORTH)
+    assert (back.borough_code, back.london_wide) == (WANDSWORTH, False)
+    history = user_history(engine, admin, cso.user_id)
+    assert history["what changed"].tolist()[:2] == [
+        "borough: Lambeth -> this deployment's; London-wide access: yes -> no",
+        "borough: this deployment's -> Lambeth; London-wide access: no -> yes",
+    ]
+    assert history["who"].iloc[0] == "demo-admin@example.org"
+
+
+def test_saving_the_same_borough_again_records_nothing(engine, admin):
+    cso = principal_for_email(engine, "demo-cso@example.org")
+    before = len(user_history(engine, admin, cso.user_id))
+
+    change_user(
+        engine,
+        admin,
+        cso.user_id,
+        version_of(engine, admin, cso.user_id),
+        borough_code=None,
+        london_wide=False,
+    )
+
+    assert len(user_history(engine, admin, cso.user_id)) == before
+
+
+def test_a_stale_borough_edit_is_refused_and_the_newer_one_kept(engine, admin):
+    cso = principal_for_email(engine, "demo-cso@example.org")
+    seen = version_of(engine, admin, cso.user_id)
+    change_user(engine, admin, cso.user_id, seen, borough_code=LAMBETH)
+
+    with pytest.raises(EditConflict, match="after you opened it"):
+        change_user(engine, admin, cso.user_id, seen, london_wide=True)
+
+    after = principal_for_email(engine, "demo-cso@example.org")
+    assert (after.borough_code, after.london_wide) == (LAMBETH, False)
+
+
+def test_a_borough_administrator_manages_their_own_boroughs_users_only(engine, admin):
+    home = "E09000032"  # the deployment's; the demo users have no borough of their own
+    lambeth_admin = principal_for_email(engine, "demo-admin@example.org", "E09000022")
+    wandsworth_admin = principal_for_email(engine, "demo-admin@example.org", home)
+    add_user(
+        engine,
+        "test",
+        email="l@example.org",
+        display_name="L",
+        role="cso",
+        borough_code="E09000022",
+    )
+
+    listed = list_users(engine, lambeth_admin, home)
+    assert list(listed["email"]) == ["l@example.org"]
+    wandsworth = set(list_users(engine, wandsworth_admin, home)["email"])
+    assert "l@example.org" not in wandsworth
+    assert "demo-cso@example.org" in wandsworth
+    everyone = list_users(engine, admin)  # the operator's view: no borough of their own
+    demo_cso = everyone[everyone["email"] == "demo-cso@example.org"].iloc[0]
+    with pytest.raises(NotAllowed, match="You manage Lambeth's users"):
+        change_user(
+            engine,
+            lambeth_admin,
+            int(demo_cso["user_id"]),
+            int(demo_cso["version"]),
+            home_borough=home,
+            agency="Lambeth Council",
+        )
+    with pytest.raises(NotAllowed, match="Only an administrator with London-wide access"):
+        add_user_as(
+            engine,
+            lambeth_admin,
+            home,
+            email="m@example.org",
+            display_name="M",
+            role="cso",
+            borough_code="E09000022",
+            london_wide=True,
+        )
+    with pytest.raises(NotAllowed, match="You manage Lambeth's users"):
+        add_user_as(
+            engine, lambeth_admin, home, email="n@example.org", display_name="N", role="cso"
+        )
+    own = listed.iloc[0]
+    with pytest.raises(NotAllowed, match="Only an administrator with London-wide access"):
+        change_user(
+            engine,
+            lambeth_admin,
+            int(own["user_id"]),
+            int(own["version"]),
+            home_borough=home,
+            london_wide=True,
+        )
+
+    change_user(
+        engine,
+        lambeth_admin,
+        int(own["user_id"]),
+        int(own["version"]),
+        home_borough=home,
+        agency="Lambeth Council",
+    )
+
+    assert principal_for_email(engine, "l@example.org").agency == "Lambeth Council"
+    assert principal_for_email(engine, "demo-cso@example.org").agency is None
