@@ -37,6 +37,7 @@ from dashboard.importers.validation import (
 )
 from dashboard.plans import refuse_removing_wards
 from dashboard.store.models import Incident, IncidentWard, Ward
+from dashboard.store.scope import in_boroughs
 from dashboard.store.session import session_scope
 
 log = logging.getLogger(__name__)
@@ -454,9 +455,14 @@ def commit_boundaries(
         newest = session.scalar(
             select(func.max(Ward.vintage)).where(Ward.borough_code == borough_code)
         )
+        # only this borough's incidents are placed in its wards: another borough's lie outside
+        # them and keep theirs
+        of_the_borough = in_boroughs(session, Incident.borough_code, (borough_code,))
         incidents = pd.DataFrame(
             session.execute(
-                select(Incident.id, Incident.x_bng, Incident.y_bng, Incident.ward_code)
+                select(Incident.id, Incident.x_bng, Incident.y_bng, Incident.ward_code).where(
+                    of_the_borough
+                )
             ).all(),
             columns=["id", "x_bng", "y_bng", "ward_code"],
         )
@@ -472,7 +478,12 @@ def commit_boundaries(
                     update(Incident),
                     [{"id": int(ids[i]), "ward_code": ward_codes[i]} for i in batch],
                 )
-        session.execute(delete(IncidentWard).where(IncidentWard.vintage == vintage))
+        session.execute(
+            delete(IncidentWard).where(
+                IncidentWard.vintage == vintage,
+                IncidentWard.incident_id.in_(select(Incident.id).where(of_the_borough)),
+            )
+        )
         for start in range(0, len(ids), _INCIDENT_BATCH):
             session.execute(
                 insert(IncidentWard),

@@ -42,7 +42,7 @@ from dashboard.incidents import INCIDENT_COLUMNS, prepare_incidents
 from dashboard.store.bulk import insert_rows
 from dashboard.store.models import Incident, LocationPrecision, Ward
 from dashboard.store.queries import current_wards
-from dashboard.store.session import session_scope
+from dashboard.store.session import refresh_planner_statistics, session_scope
 from dashboard.taxonomy import Taxonomy, load_taxonomy
 
 log = logging.getLogger(__name__)
@@ -478,6 +478,7 @@ def commit_police_uk(
                 progress(written)
         record_ward_history(session, entry.id, vintage)
         import_id = entry.id
+    refresh_planner_statistics(engine, "incident")
     log.info(
         "police.uk import %d committed: %d incidents, sha256 %s",
         import_id,

@@ -505,3 +505,31 @@ def test_fetch_police_uk_with_borough_asks_for_lambeth_and_loads_it_as_lambeth_s
         incident = session.scalars(select(Incident).where(Incident.source_ref == "f" * 64)).one()
         assert (incident.borough_code, incident.ward_code[:6]) == (LAMBETH, "E05990")
         assert session.get(DataImport, incident.import_id).borough_code == LAMBETH
+
+
+def test_a_boroughs_ward_boundaries_leave_another_boroughs_incidents_in_their_wards(
+    engine, lambeth
+):
+    from dashboard.importers.boundaries import commit_boundaries, prepare_boundaries
+
+    def lambeth_wards() -> dict[str, int]:
+        with session_scope(engine) as session:
+            rows = session.execute(
+                select(Incident.ward_code).where(Incident.borough_code == LAMBETH)
+            ).all()
+        counts: dict[str, int] = {}
+        for (code,) in rows:
+            counts[str(code)] = counts.get(str(code), 0) + 1
+        return counts
+
+    before = lambeth_wards()
+    wards_file = FIXTURES.parents[1] / "geodata" / "wandsworth_wards_2022.geojson"
+    prepared = prepare_boundaries(
+        engine, [("wards.geojson", wards_file.read_bytes())], WANDSWORTH, ANALYST
+    )
+
+    commit_boundaries(engine, prepared, "analyst@example.org", ANALYST)
+
+    assert lambeth_wards() == before
+    assert "None" not in before
+    assert sum(before.values()) == lambeth.incidents
