@@ -65,12 +65,15 @@ load-test: $(DEV)
 	$(BIN)/python -m dashboard prepare-static
 	$(BIN)/python -m tests.postgres_server $(BIN)/python benchmarks/load_test.py $(LOAD_ARGS)
 
+# bench_london.py: 33 boroughs, 3,000,000 incidents, SQLite and a throwaway PostgreSQL side by side
+# (about half an hour on 2 cores); LONDON_ARGS="--incidents 100000 --boroughs 4" for a short one.
 bench: $(DEV) $(NODE_DEPS)
 	$(BIN)/python -m dashboard prepare-static
 	$(BIN)/python benchmarks/bench_map.py
 	$(BIN)/python benchmarks/bench_hotspots.py
 	$(BIN)/python benchmarks/bench_import.py
 	$(BIN)/python benchmarks/bench_quarterly.py
+	$(BIN)/python -m tests.postgres_server $(BIN)/python benchmarks/bench_london.py $(LONDON_ARGS)
 
 lint: $(DEV)
 	$(BIN)/ruff check .
