@@ -246,6 +246,7 @@ def prepare_boundaries(
         kind=KIND,
         file_names=[name for name, _ in files],
         file_sha256=sha256_of(*(content for _, content in files)),
+        borough_code=borough_code,
     )
     if frame.crs is None:
         raise ImportRefused(

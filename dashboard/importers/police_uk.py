@@ -392,7 +392,12 @@ def prepare_police_uk(
     for name, content in files:  # refuse an empty or oversized file before reading any
         check_size(name, len(content), max_file_bytes)
     sha = sha256_of(*(content for _, content in files))
-    report = ImportReport(kind=KIND, file_names=[name for name, _ in files], file_sha256=sha)
+    report = ImportReport(
+        kind=KIND,
+        file_names=[name for name, _ in files],
+        file_sha256=sha,
+        borough_code=borough_code,
+    )
     report.warnings.append(SOURCE_LIMITS_WARNING)
     reader = _Reader(report, borough_bng, margin_m, today or today_in_london())
     for name, content in _police_uk_files(files, max_file_bytes, max_unzipped_bytes):

@@ -516,7 +516,6 @@ def fetch_police_uk(
     report = prepared.report
     report.kind = KIND
     report.file_names = months
-    report.borough_code = borough_code  # the import log is kept per borough
     report.already_imported_as = previous_import(engine, KIND, report.file_sha256)
     for reason, count in left_out.items():
         report.skip(reason, count)

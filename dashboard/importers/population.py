@@ -208,7 +208,9 @@ def _prepare_ward_csv(
 ) -> PreparedImport:
     by_lower = {column.lower(): index for index, column in enumerate(header)}
     code_at, population_at = by_lower["ward_code"], by_lower["population"]
-    report = ImportReport(kind=KIND, file_names=[name], file_sha256=sha256_of(content))
+    report = ImportReport(
+        kind=KIND, file_names=[name], file_sha256=sha256_of(content), borough_code=borough_code
+    )
     names = dict(zip(wards["code"], wards["name"], strict=True))
     populations: dict[str, int] = {}
     for line, cells in rows:
@@ -288,6 +290,7 @@ def _prepare_lsoa(
         kind=KIND,
         file_names=[name, boundary_name],
         file_sha256=sha256_of(content, boundary_content),
+        borough_code=borough_code,
     )
     lsoa_people: dict[str, int] = {}
     for line, cells in rows:

@@ -97,23 +97,6 @@ def _simple(
     return adapted
 
 
-def _of_the_borough(
-    prepare: Callable[[Engine, ImportRequest], PreparedImport],
-) -> Callable[[Engine, ImportRequest], PreparedImport]:
-    """``prepare``, with the report naming the borough the files are for (``settings``').
-
-    The import log is kept per borough, so a store of several shows each its own imports.
-    """
-
-    @functools.wraps(prepare)
-    def prepared_for(engine: Engine, request: ImportRequest) -> PreparedImport:
-        prepared = prepare(engine, request)
-        prepared.report.borough_code = request.settings.borough_code
-        return prepared
-
-    return prepared_for
-
-
 def _all_or_nothing(commit: Callable[..., int]) -> Callable[..., int]:
     """``commit``, with the database failing mid-write (disk full, connection lost) an ImportFailed.
 
@@ -148,9 +131,7 @@ def _all_or_nothing(commit: Callable[..., int]) -> Callable[..., int]:
 
 
 IMPORT_KINDS: dict[str, ImportKind] = {
-    kind.name: replace(
-        kind, prepare=_of_the_borough(kind.prepare), commit=_all_or_nothing(kind.commit)
-    )
+    kind.name: replace(kind, commit=_all_or_nothing(kind.commit))
     for kind in (
         ImportKind(
             "police-uk",
