@@ -9,11 +9,15 @@ allows, on the server: a page cannot ask for a borough its user may not see.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from dashboard.access import Principal
 from dashboard.errors import NotAllowed
 
+# the shape of an ONS local authority code (E09000032), for a borough a person types: not only
+# London's 33, as a store may hold others
+ONS_BOROUGH_CODE = re.compile(r"E\d{8}", re.ASCII)
 ALL_LONDON = "london"  # the scope of a London-wide view: every borough in the store
 
 # ONS local authority codes of the 33 London boroughs (the City of London included), with the

@@ -13,7 +13,6 @@ import dataclasses
 import getpass
 import logging
 import os
-import re
 import sys
 import tempfile
 import textwrap
@@ -28,7 +27,7 @@ from sqlalchemy.exc import DBAPIError
 from dashboard import hotspots, patrol_plan, plans, quarterly_pack, quarterly_report
 from dashboard.access import Role
 from dashboard.backup import backup, check_backup, restore
-from dashboard.boroughs import borough_name
+from dashboard.boroughs import ONS_BOROUGH_CODE, borough_name
 from dashboard.config import DATA_DIR, MAPPINGS_DIR, Settings, load_settings
 from dashboard.dates import today_in_london, whole_months_window
 from dashboard.demo import seed_demo
@@ -63,13 +62,12 @@ from dashboard.users import add_user
 log = logging.getLogger("dashboard.cli")
 # Whoever runs the command line holds the database itself; it acts as an administrator.
 OPERATOR = Role.ADMIN
-_BOROUGH_CODE = re.compile(r"E[0-9]{8}")  # an ONS code: E09000032 is Wandsworth
 
 
 def _borough_code(text: str, option: str) -> str:
     """``text`` as an ONS borough code, upper-cased; InvalidInput naming ``option`` otherwise."""
     code = text.strip().upper()
-    if not _BOROUGH_CODE.fullmatch(code):
+    if not ONS_BOROUGH_CODE.fullmatch(code):
         raise InvalidInput(
             f"{option} must be an ONS borough code such as E09000032 (Wandsworth), got {text!r}"
         )

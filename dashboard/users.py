@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from dashboard.access import Permission, Principal, Role, require
-from dashboard.boroughs import LONDON_BOROUGHS, borough_name
+from dashboard.boroughs import LONDON_BOROUGHS, ONS_BOROUGH_CODE, borough_name
 from dashboard.dates import now_in_london
 from dashboard.errors import EditConflict, InvalidInput, NotAllowed
 from dashboard.store.models import AppUser, UserChange
@@ -21,8 +21,6 @@ from dashboard.store.session import session_scope
 log = logging.getLogger(__name__)
 
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-# the shape the CLI's --borough accepts; not only London's 33, as the store may hold others
-ONS_BOROUGH_CODE = re.compile(r"E\d{8}", re.ASCII)
 EDITABLE_FIELDS = (
     "display_name",
     "role",
