@@ -1293,6 +1293,7 @@ def update_trails(
     """
     require(role, Permission.VIEW_PLANS)
     with session_scope(engine) as session:
+        in_scope = in_boroughs(session, Plan.borough_code, boroughs)
         action_rows = session.execute(
             select(
                 ActionUpdate.action_id,
@@ -1302,13 +1303,13 @@ def update_trails(
             )
             .join(Action, Action.id == ActionUpdate.action_id)
             .join(Plan, Plan.id == Action.plan_id)
-            .where(in_boroughs(session, Plan.borough_code, boroughs))
+            .where(in_scope)
             .order_by(ActionUpdate.id)
         ).all()
         plan_rows = session.execute(
             select(PlanUpdate.plan_id, PlanUpdate.id, PlanUpdate.changed_at, PlanUpdate.changes)
             .join(Plan, Plan.id == PlanUpdate.plan_id)
-            .where(in_boroughs(session, Plan.borough_code, boroughs))
+            .where(in_scope)
             .order_by(PlanUpdate.id)
         ).all()
     return (

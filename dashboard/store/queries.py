@@ -9,7 +9,7 @@ from datetime import date, time
 import geopandas as gpd
 import pandas as pd
 import shapely
-from sqlalchemy import Engine, Integer, and_, func, or_, select
+from sqlalchemy import Engine, Integer, Select, and_, func, or_, select
 
 from dashboard.access import Permission, Role, require
 from dashboard.geo import WGS84
@@ -24,7 +24,7 @@ from dashboard.store.models import (
     Ward,
     YouthBusVisit,
 )
-from dashboard.store.scope import Boroughs, covers_every_borough, in_boroughs
+from dashboard.store.scope import Boroughs, borough_restriction, in_boroughs, restricted_to
 from dashboard.store.session import session_scope
 from dashboard.store.spatial import Place, finish_on_sqlite, incident_place_condition
 
@@ -55,19 +55,19 @@ def current_wards(
     """
     require(role, Permission.VIEW_MAP)
     codes = [borough_codes] if isinstance(borough_codes, str) else list(borough_codes)
-    with session_scope(engine) as session:
-        newest = session.execute(
-            select(Ward.borough_code, func.max(Ward.vintage))
-            .where(Ward.borough_code.in_(codes))
-            .group_by(Ward.borough_code)
-        ).all()
-    if len(codes) == 1:
-        return wards_of_vintage(engine, codes[0], newest[0][1] if newest else None, role)
-    frames = [wards_of_vintage(engine, code, vintage, role) for code, vintage in newest]
-    if not frames:
-        return wards_of_vintage(engine, codes[0] if codes else "", None, role)
-    wards = pd.concat(frames, ignore_index=True).sort_values("name", ignore_index=True)
-    return gpd.GeoDataFrame(wards, geometry="geometry", crs=WGS84)
+    newest = (
+        select(Ward.borough_code, func.max(Ward.vintage).label("vintage"))
+        .where(Ward.borough_code.in_(codes))
+        .group_by(Ward.borough_code)
+        .subquery()
+    )
+    return _read_wards(
+        engine,
+        select(Ward.code, Ward.name, Ward.population, Ward.geometry_wkb).join(
+            newest,
+            and_(Ward.borough_code == newest.c.borough_code, Ward.vintage == newest.c.vintage),
+        ),
+    )
 
 
 def wards_of_vintage(
@@ -79,12 +79,18 @@ def wards_of_vintage(
     Empty when the vintage is not stored.
     """
     require(role, Permission.VIEW_MAP)
+    return _read_wards(
+        engine,
+        select(Ward.code, Ward.name, Ward.population, Ward.geometry_wkb).where(
+            Ward.borough_code == borough_code, Ward.vintage == vintage
+        ),
+    )
+
+
+def _read_wards(engine: Engine, query: Select) -> gpd.GeoDataFrame:
+    # by name, then code: two boroughs may each have a ward of the same name
     with session_scope(engine) as session:
-        rows = session.execute(
-            select(Ward.code, Ward.name, Ward.population, Ward.geometry_wkb)
-            .where(Ward.borough_code == borough_code, Ward.vintage == vintage)
-            .order_by(Ward.name)
-        ).all()
+        rows = session.execute(query.order_by(Ward.name, Ward.code)).all()
     return gpd.GeoDataFrame(
         {
             "code": [row.code for row in rows],
@@ -336,13 +342,13 @@ def table_counts(
     require(role, Permission.VIEW_DATA_SOURCES)
     counts: dict[str, int] = {}
     with engine.connect() as connection:
-        everything = covers_every_borough(connection, boroughs)
+        restriction = borough_restriction(connection, boroughs)
         for name in table_names:
             table = Ward.metadata.tables[name]
             query = select(func.count()).select_from(table)
             if "borough_code" in table.columns:
-                query = query.where(in_boroughs(connection, table.c.borough_code, boroughs))
-            elif not everything:
+                query = query.where(restricted_to(table.c.borough_code, restriction))
+            elif restriction is not None:
                 continue
             counts[name] = connection.execute(query).scalar_one()
     return counts

@@ -30,11 +30,14 @@ def stored_boroughs(bind: Engine | Connection | Session) -> list[str]:
     return list(bind.scalars(query))
 
 
-def covers_every_borough(bind: Engine | Connection | Session, boroughs: Boroughs) -> bool:
-    """True when ``boroughs`` asks for every borough the store holds (None: its only one).
+def borough_restriction(
+    bind: Engine | Connection | Session, boroughs: Boroughs
+) -> tuple[str, ...] | None:
+    """The codes a read must keep to, or None when ``boroughs`` is every borough the store holds.
 
-    Raises NotAllowed when ``boroughs`` is None and the store holds several boroughs, or when it
-    is empty.
+    Asking for every stored borough (None: the store's only one) restricts nothing, so a
+    London-wide read uses the same indexes as before boroughs existed. Raises NotAllowed when
+    ``boroughs`` is None and the store holds several boroughs, or when it is empty.
     """
     stored = stored_boroughs(bind)
     if boroughs is None:
@@ -42,10 +45,12 @@ def covers_every_borough(bind: Engine | Connection | Session, boroughs: Boroughs
             raise NotAllowed(
                 "This store holds several boroughs; the read must say whose data it shows"
             )
-        return True
+        return None
     if not boroughs:
         raise NotAllowed("No borough was chosen, so there is nothing to show")
-    return bool(stored) and set(stored) <= set(boroughs)
+    if stored and set(stored) <= set(boroughs):
+        return None
+    return tuple(sorted(set(boroughs)))
 
 
 def in_boroughs(
@@ -53,9 +58,15 @@ def in_boroughs(
 ) -> ColumnElement[bool]:
     """The condition keeping rows whose ``column`` (a borough code) is one of ``boroughs``.
 
-    Raises as ``covers_every_borough``. Asking for every stored borough adds no condition, so a
-    London-wide read uses the same indexes as before boroughs existed.
+    Raises as ``borough_restriction``. A read that keeps several tables to the same boroughs
+    asks ``borough_restriction`` once and applies it with ``restricted_to`` (one query, not one
+    per table).
     """
-    if covers_every_borough(bind, boroughs):
-        return true()
-    return column.in_(sorted(set(boroughs or ())))
+    return restricted_to(column, borough_restriction(bind, boroughs))
+
+
+def restricted_to(
+    column: ColumnElement, restriction: tuple[str, ...] | None
+) -> ColumnElement[bool]:
+    """``column`` kept to ``restriction`` (``borough_restriction``'s answer); None keeps all."""
+    return true() if restriction is None else column.in_(restriction)
