@@ -64,6 +64,12 @@ def london_db_url(stores: Stores, london_template: tuple[str, SecondBorough]) ->
 
 
 @pytest.fixture
+def lambeth(london_template: tuple[str, SecondBorough]) -> SecondBorough:
+    """What ``london_template`` holds of its second borough (ids, names), for assertions."""
+    return london_template[1]
+
+
+@pytest.fixture
 def new_db_url(stores: Stores) -> Iterator[str]:
     """A new database that was never migrated."""
     url = stores.new("new")

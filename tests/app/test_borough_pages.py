@@ -11,7 +11,7 @@ from dashboard import users
 from dashboard.access import PAGE_PERMISSIONS, Role
 from dashboard.store.session import make_engine
 from tests.app.conftest import metric, signed_in
-from tests.second_borough import LAMBETH_ANALYST, SECRET, SecondBorough
+from tests.second_borough import LAMBETH_ANALYST, SECRET
 
 ADMIN = "demo-admin@example.org"
 CSO = "demo-cso@example.org"
@@ -20,7 +20,7 @@ DEMO_PLAN = "Clapham Junction evening violence"  # a Wandsworth plan of the demo
 
 
 @pytest.fixture
-def lambeth(london_db_url, london_template, monkeypatch) -> SecondBorough:
+def two_borough_app(london_db_url, monkeypatch) -> None:
     """The app on a private two-borough store, with a London-wide administrator."""
     monkeypatch.setenv("DATABASE_URL", london_db_url)
     monkeypatch.setenv("MAP_TILES", "none")
@@ -35,7 +35,6 @@ def lambeth(london_db_url, london_template, monkeypatch) -> SecondBorough:
         london_wide=True,
     )
     engine.dispose()
-    return london_template[1]
 
 
 def shown(at: AppTest) -> str:
@@ -58,7 +57,7 @@ def borough_picker(at: AppTest):
 
 
 @pytest.mark.parametrize("page", list(PAGE_PERMISSIONS))
-def test_a_wandsworth_user_sees_nothing_of_lambeth_on_any_page(lambeth, page):
+def test_a_wandsworth_user_sees_nothing_of_lambeth_on_any_page(two_borough_app, page):
     at = signed_in(ADMIN)
     at.run()
     at.switch_page(page).run()
@@ -69,7 +68,7 @@ def test_a_wandsworth_user_sees_nothing_of_lambeth_on_any_page(lambeth, page):
     assert borough_picker(at) is None  # nothing to pick without London-wide access
 
 
-def test_the_patrol_page_of_a_wandsworth_cso_has_no_lambeth_cso_or_patrol(lambeth):
+def test_the_patrol_page_of_a_wandsworth_cso_has_no_lambeth_cso_or_patrol(two_borough_app, lambeth):
     at = signed_in(CSO)
     at.run()
     at.switch_page("pages/patrol.py").run()
@@ -79,7 +78,7 @@ def test_the_patrol_page_of_a_wandsworth_cso_has_no_lambeth_cso_or_patrol(lambet
     assert lambeth.cso_name not in next(box for box in at.selectbox if box.label == "CSO").options
 
 
-def test_another_boroughs_plan_by_its_address_is_not_there(lambeth):
+def test_another_boroughs_plan_by_its_address_is_not_there(two_borough_app, lambeth):
     at = signed_in(ADMIN)
     at.query_params["plan"] = str(lambeth.plan_id)
     at.run()
@@ -92,7 +91,7 @@ def test_another_boroughs_plan_by_its_address_is_not_there(lambeth):
     assert SECRET not in shown(at)
 
 
-def test_the_stored_counts_are_the_users_boroughs(lambeth):
+def test_the_stored_counts_are_the_users_boroughs(two_borough_app, lambeth):
     at = signed_in(ADMIN)
     at.run()
     at.switch_page("pages/about.py").run()
@@ -102,7 +101,7 @@ def test_the_stored_counts_are_the_users_boroughs(lambeth):
     assert "action_update" not in counts  # a trail of both boroughs' actions: not counted
 
 
-def test_a_lambeth_user_sees_lambeth_and_not_wandsworth(lambeth):
+def test_a_lambeth_user_sees_lambeth_and_not_wandsworth(two_borough_app, lambeth):
     at = signed_in(LAMBETH_ANALYST)
     at.run()
 
@@ -115,7 +114,7 @@ def test_a_lambeth_user_sees_lambeth_and_not_wandsworth(lambeth):
     assert DEMO_PLAN not in everything
 
 
-def test_london_wide_access_picks_a_borough_or_all_of_london(lambeth):
+def test_london_wide_access_picks_a_borough_or_all_of_london(two_borough_app):
     at = signed_in(VRU)
     at.run()
     picker = borough_picker(at)

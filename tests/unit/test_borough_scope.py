@@ -16,7 +16,7 @@ from dashboard.store import queries
 from dashboard.store.models import AssetKind
 from dashboard.store.scope import stored_boroughs
 from dashboard.store.session import make_engine
-from tests.second_borough import LAMBETH, SECRET, WANDSWORTH, SecondBorough
+from tests.second_borough import LAMBETH, SECRET, WANDSWORTH
 
 TODAY = date(2026, 11, 27)
 WANDSWORTH_ONLY = (WANDSWORTH,)
@@ -29,11 +29,6 @@ def engine(london_db_url):
     store = make_engine(london_db_url)
     yield store
     store.dispose()
-
-
-@pytest.fixture
-def lambeth(london_template) -> SecondBorough:
-    return london_template[1]
 
 
 def wandsworth_analyst(engine) -> Principal:

@@ -32,7 +32,7 @@ from dashboard.store.models import Asset, Cso, CsoAssignment, DataImport, Incide
 from dashboard.store.queries import current_cso_assignments
 from dashboard.store.session import make_engine, session_scope
 from tests.conftest import WANDSWORTH
-from tests.second_borough import LAMBETH, SHIFT_M, SecondBorough
+from tests.second_borough import LAMBETH, SHIFT_M
 from tests.unit.test_import_police_uk_api import Api
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -56,11 +56,6 @@ def engine(london_db_url):
     engine = make_engine(london_db_url)
     yield engine
     engine.dispose()
-
-
-@pytest.fixture
-def lambeth(london_template) -> SecondBorough:
-    return london_template[1]
 
 
 def in_lambeth(place: tuple[float, float]) -> tuple[float, float]:
