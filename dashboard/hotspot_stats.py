@@ -20,18 +20,20 @@ import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-from esda.getisord import G_Local
-from libpysal.graph import Graph
 from scipy.spatial import cKDTree
 from scipy.stats import norm
 
 from dashboard.errors import ConfigurationError
 from dashboard.frames import require_columns
 from dashboard.taxonomy import DEFAULT_TAXONOMY_PATH, load_taxonomy
+
+if TYPE_CHECKING:
+    from libpysal.graph import Graph
 
 DEFAULT_HARM_INDEX_PATH = Path(__file__).resolve().parent / "harm_index.toml"
 
@@ -209,6 +211,10 @@ def getis_ord_gi_star(
         z = np.zeros(n)
         p_sim = np.ones(n) if permutations else np.full(n, np.nan)
     else:
+        # imported here: esda and libpysal take ~2 s to import, which every page's first
+        # run (sign-in included) would otherwise pay
+        from esda.getisord import G_Local
+
         with warnings.catch_warnings():
             # esda warns that its permutation test's default alternative will change; we
             # convert its current ("directed", folded one-sided) p_sim to two-sided below
@@ -624,6 +630,8 @@ def _binary_weights(
     cells_bng: gpd.GeoDataFrame, xy: np.ndarray, distance_m: float | None, k: int | None
 ) -> tuple[Graph, str]:
     """Binary neighbour weights on cell centroids, and a sentence saying what they are."""
+    from libpysal.graph import Graph  # see getis_ord_gi_star: a slow import, only needed here
+
     star = "binary, Gi* including the cell itself"
     n = len(xy)
     if distance_m is not None and k is not None:

@@ -42,6 +42,9 @@ document.addEventListener("DOMContentLoaded", () => {
 });
 """
 SERVER_START_TIMEOUT_S = 60
+# a fresh server's first page run imports the app's libraries; on a busy two-core runner
+# that once took over 30 s
+FIRST_PAGE_TIMEOUT_MS = 90_000
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -135,6 +138,10 @@ def running_app(
     try:
         _wait_until_healthy(process, url, log_path)
         yield url
+    except BaseException:
+        # pytest shows captured output with a failure: the server log says why the page failed
+        sys.stderr.write(f"the app server's output ({log_path}):\n{log_path.read_text()}\n")
+        raise
     finally:
         process.terminate()
         try:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import running_app
+from tests.browser.conftest import FIRST_PAGE_TIMEOUT_MS, running_app
 
 pytestmark = pytest.mark.browser
 
@@ -19,7 +19,9 @@ def test_the_first_request_to_a_page_address_runs_inside_the_app(
     with running_app(demo_db_url, tmp_path) as url:  # nothing has been asked of this server yet
         page.goto(f"{url}/data")
 
-        expect(page.get_by_role("heading", name="Data", exact=True)).to_be_visible(timeout=30_000)
+        expect(page.get_by_role("heading", name="Data", exact=True)).to_be_visible(
+            timeout=FIRST_PAGE_TIMEOUT_MS
+        )
         expect(page.get_by_text("Demo mode")).to_be_visible()  # the entry script ran
         navigation = page.get_by_test_id("stSidebarNav")
         links = navigation.get_by_role("link")
@@ -59,7 +61,7 @@ def test_an_internal_page_address_on_a_fresh_public_server_shows_only_the_bins(
 
         frame = page.frame_locator("iframe").first
         expect(frame.get_by_role("heading", name="Knife amnesty bins in Wandsworth")).to_be_visible(
-            timeout=30_000
+            timeout=FIRST_PAGE_TIMEOUT_MS
         )
         expect(page.get_by_test_id("stSidebarNav")).to_have_count(0)
         for internal in ("community safety map", "Users", "Load a file", "Signed in as"):

@@ -18,6 +18,7 @@ from dashboard.geo import BNG, WGS84
 from dashboard.static_assets import prepare_static
 from tests.browser.conftest import (
     ARTIFACTS,
+    FIRST_PAGE_TIMEOUT_MS,
     draw_polygon,
     require_leaflet_draw,
     running_app,
@@ -47,7 +48,7 @@ def draw_app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def open_map(page: Page, url: str) -> tuple[FrameLocator, Frame]:
     page.goto(url)
     leaflet = page.frame_locator(MAP_FRAME)
-    expect(leaflet.locator("path.ward")).to_have_count(2, timeout=45_000)
+    expect(leaflet.locator("path.ward")).to_have_count(2, timeout=FIRST_PAGE_TIMEOUT_MS)
     expect(leaflet.locator("a.leaflet-draw-draw-polygon")).to_be_visible()
     expect(page.get_by_text("Nothing drawn yet")).to_be_visible()
     return leaflet, page.locator(MAP_FRAME).element_handle().content_frame()

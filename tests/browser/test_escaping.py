@@ -10,7 +10,7 @@ from sqlalchemy import update
 
 from dashboard.store.models import AppUser, Asset, AssetKind, Cso, Ward, YouthBusVisit
 from dashboard.store.session import make_engine, session_scope
-from tests.browser.conftest import running_app
+from tests.browser.conftest import FIRST_PAGE_TIMEOUT_MS, running_app
 from tests.browser.test_map import MAP_FRAME
 
 pytestmark = pytest.mark.browser
@@ -47,7 +47,7 @@ def test_payloads_in_every_field_show_as_text_and_never_run(
     with running_app(demo_db_url, tmp_path) as url:
         page.goto(url)
         leaflet = page.frame_locator(MAP_FRAME)
-        expect(leaflet.locator("path.ward")).to_have_count(22, timeout=45_000)
+        expect(leaflet.locator("path.ward")).to_have_count(22, timeout=FIRST_PAGE_TIMEOUT_MS)
         map_frame = next(frame for frame in page.frames if "st_folium" in frame.url)
 
         # tooltips, popups and the legend put text into the map's HTML

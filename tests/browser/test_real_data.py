@@ -7,7 +7,13 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import ARTIFACTS, auth_secrets, free_port, running_app
+from tests.browser.conftest import (
+    ARTIFACTS,
+    FIRST_PAGE_TIMEOUT_MS,
+    auth_secrets,
+    free_port,
+    running_app,
+)
 from tests.browser.test_map import MAP_FRAME
 from tests.conftest import REALDATA
 from tests.realdata import ADMIN, load_real_borough
@@ -37,7 +43,9 @@ def test_the_map_works_on_imported_real_data(
         STREAMLIT_SECRETS_FILES=str(secrets_file),
     ) as url:
         page.goto(url)
-        page.get_by_role("button", name="Sign in").click()
+        sign_in = page.get_by_role("button", name="Sign in")
+        expect(sign_in).to_be_visible(timeout=FIRST_PAGE_TIMEOUT_MS)
+        sign_in.click()
         page.get_by_placeholder("sub").fill(ADMIN)
         page.get_by_role("button", name="Authorize").click()
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import auth_secrets, free_port, running_app
+from tests.browser.conftest import FIRST_PAGE_TIMEOUT_MS, auth_secrets, free_port, running_app
 
 pytestmark = pytest.mark.browser
 
@@ -29,7 +29,7 @@ def test_sign_in_shows_the_allowed_pages_and_sign_out_locks_the_app_again(
     ) as url:
         page.goto(url)
         expect(page.get_by_role("heading", name="Community Safety Map")).to_be_visible(
-            timeout=30_000
+            timeout=FIRST_PAGE_TIMEOUT_MS
         )
         expect(page.get_by_text("Wards and CSOs")).to_have_count(0)  # nothing internal yet
 
