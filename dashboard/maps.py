@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import json
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +21,7 @@ import shapely
 from branca.element import MacroElement
 from folium.plugins import Draw
 from jinja2 import Template
+from jinja2.utils import htmlsafe_json_dumps
 from shapely.geometry import Polygon, shape
 from shapely.geometry.base import BaseGeometry
 
@@ -118,10 +120,42 @@ def offline_map(location: tuple[float, float], style: MapStyle, zoom_start: int 
     fmap.default_css = [("leaflet_css", f"{vendor}/leaflet/leaflet.css")]
     if style.tiles_url:
         folium.TileLayer(
-            tiles=style.tiles_url, attr=style.tiles_attribution, name="Base map", control=False
+            tiles=style.tiles_url,
+            attr=inert_markup(style.tiles_attribution),
+            name="Base map",
+            control=False,
         ).add_to(fmap)
     _MapSetup(f"{vendor}/leaflet/images/", ONS_ATTRIBUTION).add_to(fmap)
     return fmap
+
+
+# Branca compiles the rendered output of every map element as a Jinja template once more
+# before it assembles the page (``MacroElement.render`` wraps it in ``Element``), so text
+# reaching a map with "{{ ... }}" in it would be run on the server, and "{%" or "{#" would
+# break the map for everyone. These start every Jinja tag, and a "{" is never followed by one
+# of "{%#" in JSON outside a string.
+_JINJA_TAG_START = re.compile(r"\{(?=[{%#])")
+
+
+def inert_markup(markup: str) -> str:
+    """HTML with its braces as character references: browsers show braces, Jinja sees none."""
+    return markup.replace("{", "&#123;").replace("}", "&#125;")
+
+
+def text(value: object) -> str:
+    """``value`` as text safe inside HTML and inert to Jinja ("" for missing values)."""
+    if value is None or pd.isna(value):
+        return ""
+    return inert_markup(html.escape(str(value)))
+
+
+def script_json(value: object) -> str:
+    r"""``value`` as JSON for a map's script, safe inside ``<script>`` and inert to Jinja.
+
+    ``<``, ``>``, ``&`` and ``'`` become ``\u`` escapes, and so does a "{" that would start a
+    Jinja tag (``\u007b``); JavaScript reads them back as the characters they were.
+    """
+    return _JINJA_TAG_START.sub(r"\\u007b", str(htmlsafe_json_dumps(value)))
 
 
 class _MapSetup(MacroElement):
@@ -179,7 +213,7 @@ def swatch(colour: str, label: str, border: str = "#555") -> str:
     return (
         f'<div><span style="display:inline-block;width:12px;height:12px;background:{colour};'
         f'border:1px solid {border};margin-right:4px;vertical-align:middle"></span>'
-        f"{html.escape(label)}</div>"
+        f"{text(label)}</div>"
     )
 
 
@@ -189,7 +223,7 @@ def _outline_swatch(colour: str, dashes: str, label: str, fill_opacity: float = 
         '<div><svg width="24" height="14" aria-hidden="true" style="vertical-align:middle;'
         f'margin-right:4px"><rect x="1.5" y="1.5" width="21" height="11" fill="{colour}" '
         f'fill-opacity="{fill_opacity}" stroke="{colour}" stroke-width="2.5" '
-        f'stroke-dasharray="{dashes}"/></svg>{html.escape(label)}</div>'
+        f'stroke-dasharray="{dashes}"/></svg>{text(label)}</div>'
     )
 
 
@@ -286,9 +320,7 @@ def cso_colours(assignments: pd.DataFrame) -> dict[str, str]:
 def _escaped(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     escaped = frame.copy()
     for column in columns:
-        escaped[column] = [
-            html.escape(str(value)) if pd.notna(value) else "" for value in frame[column]
-        ]
+        escaped[column] = [text(value) for value in frame[column]]
     return escaped
 
 
@@ -423,7 +455,7 @@ def significance_legend(small_numbers: str) -> list[str]:
     """The legend rows of ``add_significance_layer``: what each fill means, all text escaped."""
     parts = [
         f"<strong>{LAYER_SIGNIFICANT}</strong><div>Getis-Ord Gi* with a false discovery rate "
-        f"correction; {html.escape(small_numbers)}</div>"
+        f"correction; {text(small_numbers)}</div>"
     ]
     parts += [
         swatch(colour, f"{label.split()[0].title()} spot, {label.split()[1]} confidence")
@@ -435,12 +467,12 @@ def significance_legend(small_numbers: str) -> list[str]:
 
 def _popup(lines: list[tuple[str, str]], title: str) -> folium.Popup:
     body = "".join(
-        f"<div><strong>{html.escape(label)}:</strong> {html.escape(value)}</div>"
+        f"<div><strong>{text(label)}:</strong> {text(value)}</div>"
         for label, value in lines
         if value
     )
     return folium.Popup(
-        f"<div><h4 style='margin:0 0 4px'>{html.escape(title)}</h4>{body}</div>", max_width=320
+        f"<div><h4 style='margin:0 0 4px'>{text(title)}</h4>{body}</div>", max_width=320
     )
 
 
@@ -453,7 +485,7 @@ def _asset_marker(
         icon=folium.DivIcon(
             html=glyph, class_name=css_class, icon_size=(18, 18), icon_anchor=(9, 9)
         ),
-        tooltip=html.escape(row.name),
+        tooltip=text(row.name),
         popup=_popup(lines, row.name),
         z_index_offset=z_index_offset,
     )
@@ -563,7 +595,7 @@ class _PlansInView(MacroElement):
         {% macro script(this, kwargs) %}
         (function () {
           var map = {{ this._parent.get_name() }};
-          var plans = {{ this.plans | tojson }};
+          var plans = {{ this.plans_json }};
           var panel = L.control({position: "bottomleft"});
           panel.onAdd = function () {
             var div = L.DomUtil.create("div", "plans-in-view");
@@ -622,7 +654,7 @@ class _PlansInView(MacroElement):
 
     def __init__(self, plans: list[dict[str, Any]]) -> None:
         super().__init__()
-        self.plans = plans
+        self.plans_json = script_json(plans)
 
 
 def add_plans_in_view_panel(
@@ -732,11 +764,6 @@ class DrawnAreaInvalid(InvalidInput, ValueError):
 
     A ``ValueError`` too, so callers that validate input with ``except ValueError`` catch it.
     """
-
-
-def text(value: object) -> str:
-    """``value`` as text safe inside HTML ("" for missing values)."""
-    return html.escape(str(value)) if value is not None and not pd.isna(value) else ""
 
 
 def _check_plans(plans: gpd.GeoDataFrame) -> gpd.GeoDataFrame:

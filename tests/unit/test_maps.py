@@ -339,6 +339,62 @@ def test_the_plan_area_map_shows_cells_plans_and_the_proposed_area():
     assert '"className": "ward"' in html
 
 
+# Branca compiles each map element's rendered output as a Jinja template again; typed into a
+# name, the first would be evaluated to "jinjaran" and the others would stop the map drawing
+JINJA_PAYLOADS = (
+    "{{ dict(jinja=1)|first ~ dict(ran=1)|first }}",
+    "{% broken tag",
+    "{# an open comment",
+)
+
+
+@pytest.mark.parametrize("payload", JINJA_PAYLOADS)
+def test_typed_text_that_looks_like_a_template_is_shown_not_run(payload):
+    parts = small_borough(cso_name=f"CSO {payload}", bin_name=f"Bin {payload}")
+    parts["wards"].loc[0, "name"] = f"Ward {payload}"
+    parts["bus_stops"].loc[:, "address"] = f"Stop {payload}"
+    parts["schedule"].loc[:, "activity"] = f"Music {payload}"
+    actions = pd.DataFrame(
+        {
+            "plan_id": [7],
+            "flag": ["Overdue"],
+            "due_on": [pd.Timestamp("2026-11-06").date()],
+            "description": [f"Action {payload}"],
+            "owner_agency": [f"Agency {payload}"],
+        }
+    )
+    grid = borough_grid(parts["wards"].to_crs(BNG), cell_size_m=250)
+    cells = count_on_grid(grid, np.array([525000.0]), np.array([175000.0]), cell_size_m=250)
+
+    html = map_html(
+        borough_map(
+            **parts,
+            cells_bng=cells,
+            hotspot_breaks=count_class_breaks(cells["incident_count"]),
+            cell_size_m=250,
+            style=MapStyle(
+                "/app/static", "https://tiles.example.org/{z}/{x}/{y}.png", f"Tiles {payload}"
+            ),
+            synthetic=True,
+            plans=some_plans(f"Plan {payload}"),
+            open_actions=actions,
+        )
+    )
+
+    assert "jinjaran" not in html
+    assert payload not in html  # not once as it was typed
+    # HTML shows a character reference as the brace it stands for; in a script's JSON (the
+    # legend, GeoJSON tooltips) its "&" is \u0026, which JavaScript reads back as "&"
+    as_html = payload[:2].replace("{", "&#123;")
+    as_html_in_json = as_html.replace("&", "\\u0026")
+    for label in ("Bin", "Stop", "Music"):  # popups and marker tooltips
+        assert f"{label} {as_html}" in html, label
+    for label in ("CSO", "Ward", "Plan", "Tiles"):  # the legend, GeoJSON tooltips, attribution
+        assert f"{label} {as_html_in_json}" in html, label
+    for label in ("Action", "Agency", "Plan"):  # the open-actions panel sets textContent
+        assert f"{label} \\u007b{payload[1]}" in html, label
+
+
 def plan_cells() -> gpd.GeoDataFrame:
     """Ten 100 m cells in a row with 1 to 10 incidents: two in each of the 5 hotspot classes."""
     west = np.arange(526000, 527000, 100)
