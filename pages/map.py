@@ -1,10 +1,11 @@
 import streamlit as st
-from streamlit_folium import st_folium
 
 from dashboard import hotspots, maps, summaries, ui
 from dashboard.access import Permission, can
 from dashboard.dates import today_in_london
+from dashboard.frames import fingerprint
 from dashboard.store.models import AssetKind
+from dashboard.ui.map_component import cached_map, show_map
 
 user = ui.require_page(Permission.VIEW_MAP)
 role = user.role
@@ -56,28 +57,31 @@ with map_col:
         plan_statuses=maps.PLAN_STATUSES[:2] if live_plans is not None else (),
         significance_note=significance.attrs.get("small_numbers", ""),
     )
-    fmap = maps.borough_map(
-        wards=wards,
-        assignments=assignments,
-        bins=bins,
-        bus_stops=bus_stops,
-        schedule=schedule,
-        cells_bng=cells,
-        hotspot_breaks=breaks,
-        cell_size_m=cell_size_m,
-        style=ui.map_style(),
-        synthetic=synthetic,
-        plans=live_plans,
-        open_actions=open_actions,
-        significance_cells=significance,
+    style = ui.map_style()
+    # the key names everything the map is drawn from, so a rerun with the same map (a click
+    # on a ward, a table tab) sends the map rendered before instead of rendering it again
+    drawn_from = (version, role, borough.codes, selection, cell_size_m, style, synthetic, today)
+    rendered = cached_map(
+        (*drawn_from, fingerprint(live_plans, open_actions)),
+        lambda: maps.borough_map(
+            wards=wards,
+            assignments=assignments,
+            bins=bins,
+            bus_stops=bus_stops,
+            schedule=schedule,
+            cells_bng=cells,
+            hotspot_breaks=breaks,
+            cell_size_m=cell_size_m,
+            style=style,
+            synthetic=synthetic,
+            plans=live_plans,
+            open_actions=open_actions,
+            significance_cells=significance,
+        ),
     )
     # Only a click on a feature comes back: panning and zooming must not rerun the page.
-    clicked = st_folium(
-        fmap,
-        key="borough_map",
-        height=680,
-        use_container_width=True,
-        returned_objects=["last_active_drawing"],
+    clicked = show_map(
+        rendered, key="borough_map", height=680, returned_objects=["last_active_drawing"]
     )
     ui.open_clicked_plan(clicked)  # a click inside a plan's area opens the plan
     with st.expander("Legend", expanded=True):
