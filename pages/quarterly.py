@@ -1,3 +1,5 @@
+from functools import partial
+
 import altair as alt
 import streamlit as st
 from streamlit_folium import st_folium
@@ -155,7 +157,9 @@ if can(role, Permission.MAKE_INTERNAL_PACK):
         help="Only for internal use: the meeting papers take the suppressed pack.",
     )
 pack_suppressed = quarterly_report.must_suppress(role, for_pack=True, internal_pack=internal)
-pack_report = quarterly_ui.cached_report(
+
+pack_report = partial(  # made only when the pack is downloaded: it may differ from the screen's
+    quarterly_ui.cached_report,
     version,
     role,
     borough.code,

@@ -182,10 +182,14 @@ def action_frame(actions: pd.DataFrame) -> pd.DataFrame:
     return actions[list(ACTION_HEADERS)].rename(columns=ACTION_HEADERS)
 
 
-def pack_file(report: QuarterlyReport, kind: str, borough_name: str) -> Callable[[], bytes]:
+def pack_file(
+    report: Callable[[], QuarterlyReport], kind: str, borough_name: str
+) -> Callable[[], bytes]:
     """The borough's pack as a PDF (``kind`` "pdf") or its tables as a workbook ("xlsx").
 
-    Built only when downloaded; the drawing libraries load then too.
+    Built only when downloaded, from ``report()``: the pack's report is often not the one on
+    screen (an analyst sees exact figures, the pack is suppressed), and building it is seconds
+    of work nobody waits for until they download. The drawing libraries load then too.
     """
     config = settings()
     generated = today_in_london()
@@ -193,15 +197,16 @@ def pack_file(report: QuarterlyReport, kind: str, borough_name: str) -> Callable
     def build() -> bytes:
         from dashboard import quarterly_pack
 
+        pack_report = report()
         if kind == "pdf":
             return quarterly_pack.pack_pdf(
-                report,
+                pack_report,
                 borough_name=borough_name,
                 generated_on=generated,
                 marking=config.protective_marking,
             )
         return quarterly_pack.pack_workbook(
-            report,
+            pack_report,
             marking=config.protective_marking,
             generated_on=generated,
             borough_name=borough_name,
